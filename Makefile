@@ -1,0 +1,34 @@
+# Two entry points for a fresh machine: `make demo` and `make test`.
+# Both create .venv on first use; stamps make later runs skip the install.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check -q
+
+.PHONY: demo test install install-dev clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip
+
+$(VENV)/.runtime: pyproject.toml | $(PY)
+	$(PIP) install -e .
+	touch $@
+
+# torch goes first with an exact pin so no resolver ever reaches for a CUDA build.
+$(VENV)/.dev: pyproject.toml $(VENV)/.runtime
+	$(PIP) install torch==2.13.0
+	$(PIP) install -e '.[train,eval,dev]'
+	touch $@
+
+install: $(VENV)/.runtime
+install-dev: $(VENV)/.dev
+
+demo: $(VENV)/.runtime
+	$(VENV)/bin/edgeseg demo --out out/demo
+
+test: $(VENV)/.dev
+	$(PY) -m pytest -q
+
+clean:
+	rm -rf $(VENV) out

@@ -1,0 +1,65 @@
+"""Label sets shared by models, datasets, the synthetic world and the annotators.
+
+A label set fixes the meaning of class indices: names, display palette (RGB) and the index that
+datasets use for "void" (ignored in metrics). Models and datasets that share a label set can be
+evaluated against each other without remapping.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class LabelSet:
+    name: str
+    classes: tuple[str, ...]
+    palette: tuple[tuple[int, int, int], ...]  # RGB, one per class
+    void_index: int | None  # value that marks unlabelled pixels in ground truth; not a class
+
+    def __post_init__(self) -> None:
+        if len(self.classes) != len(self.palette):
+            raise ValueError(f"label set {self.name}: {len(self.classes)} classes but {len(self.palette)} colours")
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def index(self, name: str) -> int:
+        return self.classes.index(name)
+
+    def palette_array(self, void_color: tuple[int, int, int] = (0, 0, 0)) -> np.ndarray:
+        """A 256x3 uint8 RGB lookup table: palette[labels] colours a label map in one gather."""
+        lut = np.zeros((256, 3), np.uint8)
+        lut[:] = void_color
+        lut[: self.num_classes] = np.asarray(self.palette, np.uint8)
+        return lut
+
+
+# CamVid as prepared by the SegNet tutorial: 11 classes, void = 11. Palette from its camvid11.png.
+CAMVID = LabelSet(
+    name="camvid11",
+    classes=("Sky", "Building", "Pole", "Road", "Pavement", "Tree", "SignSymbol", "Fence", "Car",
+             "Pedestrian", "Bicyclist"),
+    palette=((128, 128, 128), (128, 0, 0), (192, 192, 128), (128, 64, 128), (60, 40, 222),
+             (128, 128, 0), (192, 128, 128), (64, 64, 128), (64, 0, 128), (64, 64, 0), (0, 128, 192)),
+    void_index=11,
+)
+
+# Cityscapes train ids 0..18. Models trained on it by the official ESPNet/ESPNetv2 code emit a 20th
+# "background" channel (the ignore label mapped to 19); see CITYSCAPES_WITH_BACKGROUND.
+CITYSCAPES = LabelSet(
+    name="cityscapes19",
+    classes=("road", "sidewalk", "building", "wall", "fence", "pole", "traffic light", "traffic sign",
+             "vegetation", "terrain", "sky", "person", "rider", "car", "truck", "bus", "train",
+             "motorcycle", "bicycle"),
+    palette=((128, 64, 128), (244, 35, 232), (70, 70, 70), (102, 102, 156), (190, 153, 153),
+             (153, 153, 153), (250, 170, 30), (220, 220, 0), (107, 142, 35), (152, 251, 152),
+             (70, 130, 180), (220, 20, 60), (255, 0, 0), (0, 0, 142), (0, 0, 70), (0, 60, 100),
+             (0, 80, 100), (0, 0, 230), (119, 11, 32)),
+    void_index=255,
+)
+
+LABEL_SETS: dict[str, LabelSet] = {s.name: s for s in (CAMVID, CITYSCAPES)}
