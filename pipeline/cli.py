@@ -50,8 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser(
         "eval", help="measure a model on a labelled dataset (mIoU, per-class IoU)",
         description="Evaluate a semantic model on a dataset given as KIND:DIR. Supported: camvid:DIR "
-                    "(DIR/<split>/*.png|*.jpg with labels in DIR/<split>annot/).")
-    e.add_argument("dataset", help="dataset as KIND:DIR, e.g. camvid:../shared/data/camvid")
+                    "(DIR/<split>/*.png|*.jpg with labels in DIR/<split>annot/) and synth:SEEDS (the synthetic "
+                    "road world, e.g. synth:9000-9004: 20 frames per seed at 640x360; training uses 1000-1031).")
+    e.add_argument("dataset", help="dataset as KIND:DIR, e.g. camvid:../shared/data/camvid or synth:9000-9004")
     e.add_argument("--split", default="val", choices=["train", "val", "test"], help="split (default val)")
     e.add_argument("--model", default=DEFAULT_SEMANTIC_MODEL,
                    help=f"model name in engines/ or path to a model card (default {DEFAULT_SEMANTIC_MODEL})")

@@ -1,0 +1,1 @@
+"""Evaluation: metrics, dataset readers and the `edgeseg eval` command."""
