@@ -10,10 +10,19 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from typing import NoReturn
 
 from pipeline import __version__
 from pipeline.errors import EdgeSegError
 from pipeline.modelcard import DEFAULT_SEMANTIC_MODEL
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse prints a usage block before its error; a user's typo deserves one line that says what is
+    wrong and where help is."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -27,7 +36,7 @@ def _size(text: str) -> tuple[int, int]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _OneLineParser(
         prog="edgeseg",
         description="Streaming road-scene segmentation for edge devices.",
         epilog="Run `edgeseg COMMAND --help` for the options of each command.",

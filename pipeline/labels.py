@@ -63,3 +63,31 @@ CITYSCAPES = LabelSet(
 )
 
 LABEL_SETS: dict[str, LabelSet] = {s.name: s for s in (CAMVID, CITYSCAPES)}
+
+# How a Cityscapes model's classes read as CamVid's, for scoring Cityscapes-trained nets on CamVid-labelled
+# road video. CamVid has no wall, terrain, truck/bus/train or motorcycle class; each goes to the CamVid
+# class that labels the same stuff in CamVid's own annotations (walls are Building, vegetation and terrain
+# are Tree, all vehicles of four wheels or more are Car, riders and two-wheelers are Bicyclist).
+# Cityscapes classes with no counterpart would map to None (none do).
+CITYSCAPES_TO_CAMVID: dict[str, str | None] = {
+    "road": "Road", "sidewalk": "Pavement", "building": "Building", "wall": "Building", "fence": "Fence",
+    "pole": "Pole", "traffic light": "SignSymbol", "traffic sign": "SignSymbol", "vegetation": "Tree",
+    "terrain": "Tree", "sky": "Sky", "person": "Pedestrian", "rider": "Bicyclist", "car": "Car", "truck": "Car",
+    "bus": "Car", "train": "Car", "motorcycle": "Bicyclist", "bicycle": "Bicyclist",
+}
+
+CLASS_MAPS: dict[tuple[str, str], dict[str, str | None]] = {(CITYSCAPES.name, CAMVID.name): CITYSCAPES_TO_CAMVID}
+
+
+def mapping_lut(source: LabelSet, target: LabelSet) -> np.ndarray | None:
+    """A 256-entry uint8 table taking ``source`` class indices to ``target`` ones (255 where a class, or any
+    index beyond the source's classes such as a background channel, has no counterpart), or None when no
+    mapping between the two label sets is declared."""
+    names = CLASS_MAPS.get((source.name, target.name))
+    if names is None:
+        return None
+    lut = np.full(256, 255, np.uint8)
+    for i, name in enumerate(source.classes):
+        if names.get(name) is not None:
+            lut[i] = target.index(names[name])
+    return lut

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from itertools import islice
 from pathlib import Path
 
+import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
@@ -23,23 +24,29 @@ from pipeline.decoders import SemanticDecoder
 from pipeline.errors import EdgeSegError
 from pipeline.eval.datasets import Dataset, open_dataset
 from pipeline.eval.semantic import SemanticAccumulator
-from pipeline.labels import LabelSet
+from pipeline.labels import LABEL_SETS, LabelSet, mapping_lut
 from pipeline.modelcard import ClassMetrics, LoadedCard, SemanticMetrics, engines_dirs, find_card
 from pipeline.preprocess import Preprocessor
 
 VOID_NAMES = {"void", "background", "unlabelled", "unlabeled"}
 
 
-def check_classes(loaded_card: LoadedCard, label_set: LabelSet) -> None:
-    """The model's class indices must mean the dataset's classes; one extra trailing void channel is
-    allowed (its predictions then count as misses)."""
+def prediction_lut(loaded_card: LoadedCard, label_set: LabelSet) -> np.ndarray | None:
+    """None when the model's class indices already mean the dataset's classes (one extra trailing void
+    channel allowed: its predictions count as misses); else the declared mapping from the model's label set
+    (pipeline.labels.CLASS_MAPS, e.g. Cityscapes -> CamVid) as a lookup table. No mapping: one-line error."""
     classes = tuple(loaded_card.card.classes)
     if classes == label_set.classes:
-        return
+        return None
     if classes[:-1] == label_set.classes and classes[-1].lower() in VOID_NAMES:
-        return
-    raise EdgeSegError(f"{loaded_card.path}: model classes ({', '.join(classes)}) do not match dataset "
-                       f"label set {label_set.name} ({', '.join(label_set.classes)})")
+        return None
+    source = LABEL_SETS.get(loaded_card.card.label_set or "")
+    lut = mapping_lut(source, label_set) if source and classes[: source.num_classes] == source.classes else None
+    if lut is None:
+        raise EdgeSegError(f"{loaded_card.path}: model classes ({', '.join(classes)}) do not match dataset "
+                           f"label set {label_set.name} ({', '.join(label_set.classes)}) and no class mapping "
+                           f"from {loaded_card.card.label_set or 'its classes'} is declared")
+    return lut
 
 
 def _command(loaded_card: LoadedCard, dataset: Dataset, limit: int | None) -> str:
@@ -54,10 +61,11 @@ def _command(loaded_card: LoadedCard, dataset: Dataset, limit: int | None) -> st
 def evaluate_semantic(loaded_card: LoadedCard, dataset: Dataset, threads: int = 0, limit: int | None = None,
                       progress: Callable[[int, int], None] | None = None) -> SemanticMetrics:
     """Run the model on every image of ``dataset`` (the first ``limit``) and score it against the labels
-    at the labels' resolution. Logits are resized bilinearly to the image before the argmax (the more
+    at the labels' resolution (through the declared class mapping when the model was trained on another
+    label set, e.g. Cityscapes models on CamVid). Logits are resized bilinearly to the image before the argmax (the more
     accurate choice where model and image sizes differ). ``progress(done, total)`` once the model is
     loaded (done 0) and after each image."""
-    check_classes(loaded_card, dataset.label_set)
+    lut = prediction_lut(loaded_card, dataset.label_set)
     card = loaded_card.card
     session = runtime.load(loaded_card, threads=threads)
     preprocess = Preprocessor(card.input)
@@ -69,7 +77,7 @@ def evaluate_semantic(loaded_card: LoadedCard, dataset: Dataset, threads: int = 
     for done, sample in enumerate(islice(dataset, total), start=1):
         outputs = session.run(preprocess(sample.image))
         semantic = decode(outputs, [(sample.image.shape[1], sample.image.shape[0])])[0]
-        accumulator.update(sample.labels, semantic.labels)
+        accumulator.update(sample.labels, semantic.labels if lut is None else lut[semantic.labels])
         if progress:
             progress(done, total)
     s = accumulator.scores()
