@@ -175,7 +175,8 @@ def load_card(path: str | os.PathLike) -> LoadedCard:
 def save_card(card: ModelCard, path: str | os.PathLike) -> Path:
     path = Path(path)
     data = card.model_dump(mode="json", exclude_none=True)
-    path.write_text(yaml.safe_dump(data, sort_keys=False, width=110, allow_unicode=True))
+    # Flow style for leaf lists keeps a palette entry or a mean on one readable line.
+    path.write_text(yaml.safe_dump(data, sort_keys=False, width=110, allow_unicode=True, default_flow_style=None))
     return path
 
 
