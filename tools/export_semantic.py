@@ -75,7 +75,7 @@ def main() -> None:
         palette=[tuple(c) for c in CAMVID.palette],
         input=spec,
         output=OutputSpec(name="logits", kind="logits"),
-        params=count_params(model),
+        params=count_params(model) - count_params(model.aux),  # the aux head is training-only, not exported
         gflops=round(onnx_gflops(onnx_path, (1, 3, spec.height, spec.width)), 3),
         licence="Apache-2.0 (code); weights trained on CamVid, whose research-use terms apply",
         description="Our real-time road-scene segmentation net, trained from scratch on CamVid and the "
