@@ -83,7 +83,7 @@ class InfoOverlay:
         rows: list[tuple[str, tuple[int, int, int] | None]] = [(head, None)]
         semantic = result.semantic
         if semantic is not None:
-            coverage = sorted(semantic.coverage().items(), key=lambda kv: -kv[1])[: self.top]
+            coverage = sorted(semantic.coverage.items(), key=lambda kv: -kv[1])[: self.top]
             for name, share in coverage:
                 rgb = semantic.palette[semantic.classes.index(name)]
                 rows.append((f"{name} {share * 100:.0f}%", (int(rgb[2]), int(rgb[1]), int(rgb[0]))))

@@ -10,6 +10,7 @@ Conventions, fixed for every stage:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -34,8 +35,10 @@ class SemanticMap:
     palette: np.ndarray  # Kx3 uint8 RGB, one row per class
     confidence: np.ndarray | None = None  # HxW float32 max softmax probability, when the model gives logits
 
+    @cached_property
     def coverage(self) -> dict[str, float]:
-        """Fraction of the frame's pixels per class (classes with no pixels omitted)."""
+        """Fraction of the frame's pixels per class (classes with no pixels omitted). Computed once per map:
+        the overlay and the JSON-lines sink both read it every frame."""
         counts = np.bincount(self.labels.ravel(), minlength=len(self.classes))[: len(self.classes)]
         total = self.labels.size
         return {name: float(c) / total for name, c in zip(self.classes, counts) if c}

@@ -28,7 +28,7 @@ SCHEMA_KEYS = ("source_id", "frame", "pts", "width", "height", "model", "coverag
 def record(result: FrameResult, model: str) -> dict:
     """The JSON object for one frame (see the module docstring)."""
     frame = result.frame
-    coverage = result.semantic.coverage() if result.semantic is not None else {}
+    coverage = result.semantic.coverage if result.semantic is not None else {}
     return {
         "source_id": frame.source_id,
         "frame": frame.index,
