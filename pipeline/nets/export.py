@@ -26,6 +26,7 @@ import torch
 from onnx import shape_inference
 
 from pipeline.modelcard import InputSpec, Latency
+from pipeline.runtime.onnxruntime import session_options
 
 # Largest ORT-vs-torch difference accepted on the check input, relative to the output's magnitude.
 # fp32 kernels differ in summation order; real export bugs (wrong op, wrong layout) give differences
@@ -196,12 +197,7 @@ def measure_latency(onnx_path: str | os.PathLike, input_spec: InputSpec, threads
     if threads < 1 or runs < 1 or warmup < 0:
         raise ValueError(f"measure_latency: need threads >= 1, runs >= 1, warmup >= 0 "
                          f"(got {threads}, {runs}, {warmup})")
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
-    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    session = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(str(onnx_path), session_options(threads), providers=["CPUExecutionProvider"])
     feed = {input_spec.name: _check_input(input_spec, batch=1)}
     for _ in range(warmup):
         session.run(None, feed)

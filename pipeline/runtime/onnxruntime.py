@@ -93,17 +93,24 @@ class OrtSession:
         return dict(zip(self.output_names, values))
 
 
-def load(loaded_card: LoadedCard, threads: int = 0, providers: Sequence[str] | None = None) -> OrtSession:
-    """Open the card's ONNX file. ``threads`` 0 means one per physical core. ``providers`` lists the
-    execution providers wanted, best first; those this ORT build lacks are skipped (``session.provider``
-    says which one runs)."""
-    path = loaded_card.onnx_path
+def session_options(threads: int) -> ort.SessionOptions:
+    """The settings every ORT session of ours uses (see the module docstring); shared with the latency
+    benchmark so model cards report the speed users get. ``threads`` 0 means one per physical core."""
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads or physical_cores()
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3  # errors only: ORT's warnings about unused initialisers are noise here
+    return options
+
+
+def load(loaded_card: LoadedCard, threads: int = 0, providers: Sequence[str] | None = None) -> OrtSession:
+    """Open the card's ONNX file. ``threads`` 0 means one per physical core. ``providers`` lists the
+    execution providers wanted, best first; those this ORT build lacks are skipped (``session.provider``
+    says which one runs)."""
+    path = loaded_card.onnx_path
+    options = session_options(threads)
     try:
         session = ort.InferenceSession(str(path), sess_options=options, providers=resolve_providers(providers))
     except _LOAD_ERRORS as e:

@@ -90,7 +90,12 @@ def paint(img: np.ndarray, lab: np.ndarray, meshes: list[Mesh], cam: Camera, fog
             if k > 0.01:
                 color = (color[0] + (fr - color[0]) * k, color[1] + (fg - color[1]) * k, color[2] + (fb - color[2]) * k)
             kind = op.kind
-            labelled = op.label != IMAGE_ONLY
+            # Image, then label map, then the object's silhouette: one geometry, drawn into each canvas.
+            targets = [(img, color)]
+            if op.label != IMAGE_ONLY:
+                targets.append((lab, (op.label,)))
+                if sil is not None:
+                    targets.append((sil, (1,)))
             if kind == POLY:
                 if straddle and z[s:e].min() < NEAR:
                     c = clip_near(pc[s:e])
@@ -101,11 +106,8 @@ def paint(img: np.ndarray, lab: np.ndarray, meshes: list[Mesh], cam: Camera, fog
                     pts = p16[s:e]
                 if op.cull and area(pts, True) <= 0:
                     continue
-                fill_convex(img, pts, color, line8, SHIFT)
-                if labelled:
-                    fill_convex(lab, pts, (op.label,), line8, SHIFT)
-                    if sil is not None:
-                        fill_convex(sil, pts, (1,), line8, SHIFT)
+                for canvas, value in targets:
+                    fill_convex(canvas, pts, value, line8, SHIFT)
             elif kind == POLYS:
                 quads = p16[s:e].reshape(-1, 4, 2)
                 if straddle:
@@ -115,37 +117,25 @@ def paint(img: np.ndarray, lab: np.ndarray, meshes: list[Mesh], cam: Camera, fog
                 if op.cull and area(quads[0], True) <= 0:
                     continue
                 pts = list(quads)
-                fill_poly(img, pts, color, line8, SHIFT)
-                if labelled:
-                    fill_poly(lab, pts, (op.label,), line8, SHIFT)
-                    if sil is not None:
-                        fill_poly(sil, pts, (1,), line8, SHIFT)
+                for canvas, value in targets:
+                    fill_poly(canvas, pts, value, line8, SHIFT)
             elif straddle and z[s:e].min() < NEAR:
                 continue
             elif kind == HULL:
                 pts = cv2.convexHull(p16[s:e])
-                fill_convex(img, pts, color, line8, SHIFT)
-                if labelled:
-                    fill_convex(lab, pts, (op.label,), line8, SHIFT)
-                    if sil is not None:
-                        fill_convex(sil, pts, (1,), line8, SHIFT)
+                for canvas, value in targets:
+                    fill_convex(canvas, pts, value, line8, SHIFT)
             elif kind == DISC:
                 centre = (int(p16[s, 0]), int(p16[s, 1]))
                 r = max(int(f * op.size / z[s] * ONE), ONE // 2)
-                circle(img, centre, r, color, -1, line8, SHIFT)
-                if labelled:
-                    circle(lab, centre, r, (op.label,), -1, line8, SHIFT)
-                    if sil is not None:
-                        circle(sil, centre, r, (1,), -1, line8, SHIFT)
+                for canvas, value in targets:
+                    circle(canvas, centre, r, value, -1, line8, SHIFT)
             else:  # LINE or RING
                 pts = [p16[s:e]]
                 t = max(1, int(f * op.size / z[s] + 0.5))
                 closed = kind == RING
-                polylines(img, pts, closed, color, t, line8, SHIFT)
-                if labelled:
-                    polylines(lab, pts, closed, (op.label,), t, line8, SHIFT)
-                    if sil is not None:
-                        polylines(sil, pts, closed, (1,), t, line8, SHIFT)
+                for canvas, value in targets:
+                    polylines(canvas, pts, closed, value, t, line8, SHIFT)
         if sil is not None:
             m = int(np.ceil(margin_l[i]))
             x0, y0, x1, y1 = box_l[i]
