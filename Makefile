@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: demo test install install-dev clean
+.PHONY: demo test install install-dev system-deps clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -16,9 +16,10 @@ $(VENV)/.runtime: pyproject.toml | $(PY)
 	touch $@
 
 # torch goes first with an exact pin so no resolver ever reaches for a CUDA build.
-$(VENV)/.dev: pyproject.toml $(VENV)/.runtime
+# The gst extra (PyGObject) compiles against system libraries, so system-deps comes first.
+$(VENV)/.dev: pyproject.toml $(VENV)/.runtime | system-deps
 	$(PIP) install torch==2.13.0
-	$(PIP) install -e '.[train,eval,dev]'
+	$(PIP) install -e '.[train,eval,dev,gst]'
 	touch $@
 
 install: $(VENV)/.runtime
@@ -27,7 +28,11 @@ install-dev: $(VENV)/.dev
 demo: $(VENV)/.runtime
 	$(VENV)/bin/edgeseg demo --out out/demo
 
-test: $(VENV)/.dev
+# GStreamer and the headers PyGObject builds against (apt-get as root; a no-op once installed).
+system-deps:
+	bash tools/install_system_deps.sh
+
+test: system-deps $(VENV)/.dev
 	$(PY) -m pytest -q
 
 clean:

@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from pipeline.errors import EdgeSegError
+from pipeline.yamlfile import read_mapping, validation_message
 
 REPO_ENGINES = Path(__file__).resolve().parent.parent / "engines"
 
@@ -143,29 +144,13 @@ class LoadedCard:
         return f"LoadedCard({self.card.name!r}, {str(self.path)!r})"
 
 
-def _format_validation_error(path: Path, err: ValidationError) -> str:
-    first = err.errors()[0]
-    key = ".".join(str(p) for p in first["loc"]) or "(top level)"
-    more = f" (+{err.error_count() - 1} more)" if err.error_count() > 1 else ""
-    return f"{path}: key '{key}': {first['msg']}{more}"
-
-
 def load_card(path: str | os.PathLike) -> LoadedCard:
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise EdgeSegError(f"{path}: model card not found") from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise EdgeSegError(f"{path}:{where} not valid YAML: {getattr(e, 'problem', e)}") from None
-    if not isinstance(raw, dict):
-        raise EdgeSegError(f"{path}: a model card must be a YAML mapping")
+    raw = read_mapping(path, "model card")
     try:
         card = ModelCard.model_validate(raw)
     except ValidationError as e:
-        raise EdgeSegError(_format_validation_error(path, e)) from None
+        raise EdgeSegError(validation_message(path, e)) from None
     loaded = LoadedCard(card, path)
     if not loaded.onnx_path.is_file():
         raise EdgeSegError(f"{path}: key 'file': {loaded.onnx_path} does not exist")

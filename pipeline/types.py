@@ -56,6 +56,13 @@ class Instances:
     def __len__(self) -> int:
         return len(self.classes)
 
+    @cached_property
+    def counts(self) -> dict[str, int]:
+        """Class name -> number of instances, in class-index order; classes with none omitted. Computed
+        once per frame: the overlay and the JSON-lines sink both read it."""
+        tally = np.bincount(self.classes, minlength=len(self.class_names))
+        return {self.class_names[c]: int(tally[c]) for c in np.flatnonzero(tally)}
+
     @classmethod
     def empty(cls, height: int, width: int, class_names: tuple[str, ...]) -> Instances:
         return cls(

@@ -32,6 +32,7 @@ from pipeline.modelcard import ModelCard
 from pipeline.types import SemanticMap
 
 Resize = Literal["nearest", "bilinear"]
+VOID = 255  # label of pixels below the confidence threshold: no class, drawn black, not counted in coverage
 
 
 def argmax_channels(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -60,7 +61,10 @@ def max_softmax(logits: np.ndarray, best: np.ndarray) -> np.ndarray:
 class SemanticDecoder:
     """``decoder(outputs, frame_sizes) -> [SemanticMap]``, one per image of the batch."""
 
-    def __init__(self, card: ModelCard, resize: Resize = "nearest", confidence: bool = False):
+    def __init__(self, card: ModelCard, resize: Resize = "nearest", confidence: bool = False,
+                 threshold: float | None = None):
+        """``threshold``: pixels whose top-class probability is below it become :data:`VOID` -- a robot
+        would rather see "unknown" than a guess (needs logits; implies computing the confidence)."""
         if card.task != "semantic":
             raise ValueError(f"model {card.name} is a {card.task} model, not semantic")
         self.output_name = card.output.name
@@ -68,7 +72,10 @@ class SemanticDecoder:
         self.classes = tuple(card.classes)
         self.palette = np.asarray(card.palette, np.uint8)  # built once: every SemanticMap shares it
         self.resize = resize
-        self.confidence = confidence and self.kind == "logits"
+        if threshold is not None and self.kind != "logits":
+            raise ValueError(f"model {card.name} outputs labels, so it has no confidence to threshold")
+        self.threshold = threshold
+        self.confidence = (confidence or threshold is not None) and self.kind == "logits"
 
     def __call__(self, outputs: dict[str, np.ndarray], frame_sizes: Sequence[tuple[int, int]]) -> list[SemanticMap]:
         batch = outputs[self.output_name]
@@ -99,6 +106,8 @@ class SemanticDecoder:
             # Computed at model resolution and then resized: exp() over every logit at frame size would
             # cost several times the rest of the decoding, for a value that is only ever displayed.
             confidence = cv2.resize(confidence, size, interpolation=cv2.INTER_LINEAR)
+        if self.threshold is not None:
+            labels[confidence < self.threshold] = VOID
         return SemanticMap(labels, self.classes, self.palette, confidence)
 
 

@@ -29,10 +29,10 @@ class ModelSession(Protocol):
         ...
 
 
-def load(loaded_card: LoadedCard, threads: int = 0, providers: Sequence[str] | None = None) -> ModelSession:
+def load(loaded_card: LoadedCard, threads: int = 0, providers: Sequence[str] | None = None,
+         spin: bool = True) -> ModelSession:
     """The card's network on the default runtime (ONNX Runtime); see
-    :func:`pipeline.runtime.onnxruntime.load` for ``threads`` and ``providers``."""
+    :func:`pipeline.runtime.onnxruntime.load` for ``threads``, ``providers`` and ``spin``."""
     from pipeline.runtime import onnxruntime  # here, so devices with another runtime need no ORT
 
-
-    return onnxruntime.load(loaded_card, threads=threads, providers=providers)
+    return onnxruntime.load(loaded_card, threads=threads, providers=providers, spin=spin)

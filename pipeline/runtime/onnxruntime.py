@@ -93,24 +93,31 @@ class OrtSession:
         return dict(zip(self.output_names, values))
 
 
-def session_options(threads: int) -> ort.SessionOptions:
+def session_options(threads: int, spin: bool = True) -> ort.SessionOptions:
     """The settings every ORT session of ours uses (see the module docstring); shared with the latency
-    benchmark so model cards report the speed users get. ``threads`` 0 means one per physical core."""
+    benchmark so model cards report the speed users get. ``threads`` 0 means one per physical core.
+
+    ``spin`` False stops idle intra-op threads from busy-waiting for the next run: in a streaming
+    pipeline the model shares the cores with capture, drawing and encoding threads, which spinning
+    workers would starve."""
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads or physical_cores()
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if not spin:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.log_severity_level = 3  # errors only: ORT's warnings about unused initialisers are noise here
     return options
 
 
-def load(loaded_card: LoadedCard, threads: int = 0, providers: Sequence[str] | None = None) -> OrtSession:
+def load(loaded_card: LoadedCard, threads: int = 0, providers: Sequence[str] | None = None,
+         spin: bool = True) -> OrtSession:
     """Open the card's ONNX file. ``threads`` 0 means one per physical core. ``providers`` lists the
     execution providers wanted, best first; those this ORT build lacks are skipped (``session.provider``
-    says which one runs)."""
+    says which one runs). ``spin``: see :func:`session_options`."""
     path = loaded_card.onnx_path
-    options = session_options(threads)
+    options = session_options(threads, spin)
     try:
         session = ort.InferenceSession(str(path), sess_options=options, providers=resolve_providers(providers))
     except _LOAD_ERRORS as e:

@@ -1,7 +1,7 @@
 """One JSON object per frame, one line each (JSON Lines), flushed as written.
 
 Flushing every line means a run that is killed loses at most the frame being written, and a
-consumer can ``tail -f`` the file live. Schema of each line (keys always present unless noted):
+consumer can ``tail -f`` the file live. Schema of each line (every key always present, in this order):
 
     source_id   str    the Frame's source_id
     frame       int    0-based frame index in its source
@@ -11,7 +11,19 @@ consumer can ``tail -f`` the file live. Schema of each line (keys always present
     model       str    name of the semantic model (its card's name)
     coverage    object class name -> fraction of the frame's pixels (0..1, 6 decimals); classes with
                        no pixels are omitted; {} when the frame has no semantic result
+    counts      object class name -> number of instances in the frame; classes with none are omitted;
+                       {} when the frame has no instances (or no instance result)
     timings_ms  object stage name -> milliseconds spent on this frame (may be {})
+    instances   array  one object per instance, [] when none (or no instance result):
+        class     str    class name
+        score     float  confidence, 4 decimals
+        box       array  [x1, y1, x2, y2] in pixels of the frame, 1 decimal
+        track_id  int    the tracker's id; only present once a tracker has run
+        mask      object COCO RLE {"size": [height, width], "counts": str}: the compressed string form
+                         that pycocotools.mask.decode reads (pipeline.io.rle.decode too)
+
+``instances`` comes last and each instance's ``mask`` last in it: the short fields stay readable at
+the start of a line. Masks are encoded exactly, also where a model's mask reaches outside its box.
 """
 
 from __future__ import annotations
@@ -19,10 +31,41 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pipeline.errors import EdgeSegError
-from pipeline.types import FrameResult
+import numpy as np
 
-SCHEMA_KEYS = ("source_id", "frame", "pts", "width", "height", "model", "coverage", "timings_ms")
+from pipeline.errors import EdgeSegError
+from pipeline.io import rle
+from pipeline.types import FrameResult, Instances
+
+SCHEMA_KEYS = ("source_id", "frame", "pts", "width", "height", "model", "coverage", "counts", "timings_ms",
+               "instances")
+
+
+def instance_records(instances: Instances | None) -> list[dict]:
+    """The ``instances`` array of a line (see the module docstring).
+
+    Each mask is run-length encoded over the columns its pixels span only (found for all masks in one
+    reduction): RLE runs down columns, so the columns outside cost nothing but two counts, and an
+    object is usually a small part of the frame."""
+    if instances is None or not len(instances):
+        return []
+    masks = instances.masks
+    width = masks.shape[2]
+    columns = masks.any(axis=1)  # (N, W): which columns each mask touches
+    present = columns.any(axis=1)
+    first = np.where(present, columns.argmax(axis=1), 0)
+    stop = np.where(present, width - columns[:, ::-1].argmax(axis=1), 0)
+    scores = np.round(instances.scores.astype(np.float64), 4).tolist()
+    boxes = np.round(instances.boxes.astype(np.float64), 1).tolist()
+    tracks = instances.track_ids.tolist() if instances.track_ids is not None else None
+    records = []
+    for i, c in enumerate(instances.classes.tolist()):
+        rec = {"class": instances.class_names[c], "score": scores[i], "box": boxes[i]}
+        if tracks is not None:
+            rec["track_id"] = tracks[i]
+        rec["mask"] = rle.encode_columns(masks[i, :, first[i]:stop[i]], width, int(first[i]))
+        records.append(rec)
+    return records
 
 
 def record(result: FrameResult, model: str) -> dict:
@@ -37,7 +80,9 @@ def record(result: FrameResult, model: str) -> dict:
         "height": frame.size[1],
         "model": model,
         "coverage": {name: round(share, 6) for name, share in coverage.items()},
+        "counts": result.instances.counts if result.instances is not None else {},
         "timings_ms": {stage: round(ms, 3) for stage, ms in result.timings_ms.items()},
+        "instances": instance_records(result.instances),
     }
 
 

@@ -1,13 +1,25 @@
-"""Per-frame label maps as palette PNGs, Cityscapes-style names: ``<source>_<frame:06d>_labelIds.png``.
+"""Per-frame mask files with Cityscapes-style names: ``<source>_<frame:06d>_labelIds.png`` (the semantic
+label map) and ``<source>_<frame:06d>_instanceIds.png`` (the instance-id map).
 
-Each PNG is 8-bit indexed colour (PNG colour type 3): the pixel values are the class indices and
-the embedded palette (PLTE) holds the class colours, so one file is both the exact label map and
+Label maps are 8-bit indexed-colour PNGs (PNG colour type 3): the pixel values are the class indices
+and the embedded palette (PLTE) holds the class colours, so one file is both the exact label map and
 a viewable colour image. OpenCV cannot write indexed PNGs, so :func:`write_palette_png` builds the
-file itself (IHDR, PLTE, one zlib-compressed IDAT with filter type 0 per row, IEND).
+file itself (IHDR, PLTE, one zlib-compressed IDAT with filter type 0 per row, IEND). Reading them
+back: PIL (``np.array(Image.open(p))``) and PyAV/FFmpeg (pixel format ``pal8``) give the indices.
+``cv2.imread`` -- with IMREAD_UNCHANGED too -- expands the palette and returns the class colours as
+HxWx3 BGR, not the indices.
 
-Reading them back: PIL (``np.array(Image.open(p))``) and PyAV/FFmpeg (pixel format ``pal8``) give
-the indices. ``cv2.imread`` -- with IMREAD_UNCHANGED too -- expands the palette and returns the
-class colours as HxWx3 BGR, not the indices.
+Instance-id maps are 16-bit greyscale PNGs in Cityscapes' convention: each pixel is
+``class * 1000 + instance``, 0 where no instance is. ``class`` is the instance's index into its
+``Instances.class_names`` (Car is 8 with the CamVid classes, so cars are 8000..8999) and must be at
+most 64 to stay within 16 bits; ``instance`` is the track id modulo 1000 when a tracker has run (an
+object keeps its value across frames; ids wrap after 999), else the instance's position in the
+frame's list plus 1. Where masks overlap, the higher-score instance wins (masks are painted in
+ascending score order). A class index of 0 would give values below 1000, which Cityscapes' tools
+read as a bare class id: instance models should not put a "thing" class at index 0. Read back with
+``cv2.imread(path, cv2.IMREAD_UNCHANGED)`` (HxW uint16): ``value // 1000`` is the class,
+``value % 1000`` the instance. A frame whose instance result is empty still gets its (all-zero)
+map: "looked and found none" differs from "did not look".
 """
 
 from __future__ import annotations
@@ -17,12 +29,14 @@ import struct
 import zlib
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from pipeline.errors import EdgeSegError
-from pipeline.types import FrameResult
+from pipeline.types import FrameResult, Instances
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+MAX_INSTANCE_CLASS = 64  # 64 * 1000 + 999 is the largest value of the form that fits in 16 bits
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
@@ -59,14 +73,48 @@ def write_palette_png(path: str | Path, labels: np.ndarray, palette: np.ndarray)
     return path
 
 
-def mask_name(source_id: str, frame_index: int) -> str:
-    """Cityscapes-style file name; characters unsafe in file names (a URI's ``:/?``) become ``_``."""
+def instance_id_map(instances: Instances) -> np.ndarray:
+    """The HxW uint16 instance-id map of the module docstring. Raises ValueError for a class index past
+    MAX_INSTANCE_CLASS. One masked copy per instance (a loop over instances, not pixels)."""
+    height, width = instances.masks.shape[1:]
+    ids = np.zeros((height, width), np.uint16)
+    if not len(instances):
+        return ids
+    top = int(instances.classes.max())
+    if top > MAX_INSTANCE_CLASS:
+        raise ValueError(f"class {top} ({instances.class_names[top]}) is past {MAX_INSTANCE_CLASS}: "
+                         f"class * 1000 + instance would not fit in 16 bits")
+    numbers = instances.track_ids if instances.track_ids is not None else np.arange(1, len(instances) + 1)
+    values = (instances.classes.astype(np.int64) * 1000 + np.asarray(numbers, np.int64) % 1000).astype(np.uint16)
+    for i in np.argsort(instances.scores, kind="stable"):  # ascending: the higher score paints last and wins
+        np.copyto(ids, values[i], where=instances.masks[i])
+    return ids
+
+
+def write_instance_png(path: str | Path, ids: np.ndarray) -> Path:
+    """A 16-bit greyscale PNG of HxW uint16 ``ids``. OpenCV's default PNG settings: for these maps (mostly
+    0, a few flat regions) they are both faster and smaller than an explicit zlib level 1."""
+    path = Path(path)
+    ok, png = cv2.imencode(".png", ids)
+    if not ok:
+        raise EdgeSegError(f"{path}: PNG encoding of the instance-id map failed")
+    try:
+        path.write_bytes(png.tobytes())
+    except OSError as e:
+        raise EdgeSegError(f"{path}: cannot write mask: {e.strerror}") from None
+    return path
+
+
+def mask_name(source_id: str, frame_index: int, kind: str = "labelIds") -> str:
+    """Cityscapes-style file name (``kind`` is labelIds or instanceIds); characters unsafe in file names
+    (a URI's ``:/?``) become ``_``."""
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", source_id).strip("_") or "source"
-    return f"{safe}_{frame_index:06d}_labelIds.png"
+    return f"{safe}_{frame_index:06d}_{kind}.png"
 
 
 class MaskSink:
-    """Writes each frame's semantic label map into ``directory``; frames without one are skipped."""
+    """Writes each frame's semantic label map and instance-id map into ``directory``, each when the frame
+    has that result."""
 
     def __init__(self, directory: str | Path):
         self.directory = Path(directory)
@@ -76,10 +124,17 @@ class MaskSink:
             raise EdgeSegError(f"{self.directory}: cannot create mask directory: {e.strerror}") from None
 
     def write(self, result: FrameResult) -> None:
-        if result.semantic is None:
-            return
-        name = mask_name(result.frame.source_id, result.frame.index)
-        write_palette_png(self.directory / name, result.semantic.labels, result.semantic.palette)
+        source, index = result.frame.source_id, result.frame.index
+        if result.semantic is not None:
+            write_palette_png(self.directory / mask_name(source, index), result.semantic.labels,
+                              result.semantic.palette)
+        if result.instances is not None:
+            path = self.directory / mask_name(source, index, "instanceIds")
+            try:
+                ids = instance_id_map(result.instances)
+            except ValueError as e:
+                raise EdgeSegError(f"{path}: frame {index}: {e}") from None
+            write_instance_png(path, ids)
 
     def __enter__(self) -> MaskSink:
         return self

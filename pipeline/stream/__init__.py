@@ -1,0 +1,1 @@
+"""The streaming runtime: config, stage threads and queues, metrics, the Pipeline."""

@@ -1,0 +1,65 @@
+"""The models of a pipeline, loaded once and shared by every source's chain.
+
+Each configured role (``semantic`` now; ``instance`` arrives with YOLACT) becomes a :class:`ModelStep`:
+its session, its preprocessor and its decoder. Preprocessing is keyed by the card's InputSpec, so two
+models that take the same input share one preprocessed tensor per frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pipeline import runtime
+from pipeline.decoders import SemanticDecoder
+from pipeline.errors import EdgeSegError
+from pipeline.modelcard import InputSpec, LoadedCard, find_card
+from pipeline.preprocess import Preprocessor
+from pipeline.runtime import ModelSession
+from pipeline.runtime.onnxruntime import physical_cores
+from pipeline.stream.config import ModelConfig
+from pipeline.types import Frame, FrameResult
+
+
+def pipeline_threads(requested: int) -> int:
+    """Intra-op threads for a model inside the pipeline: ``requested``, or for 0 one per physical core
+    minus one (at least one), leaving a core to capture, drawing and encoding."""
+    return requested or max(1, physical_cores() - 1)
+
+
+@dataclass
+class ModelStep:
+    role: str  # "semantic"
+    loaded: LoadedCard
+    session: ModelSession
+    decoder: SemanticDecoder
+
+    @property
+    def name(self) -> str:
+        return self.loaded.card.name
+
+    @property
+    def spec(self) -> InputSpec:
+        return self.loaded.card.input
+
+    def decode(self, outputs: dict[str, np.ndarray], frame: Frame, result: FrameResult) -> None:
+        """Put this model's part of the answer into ``result``."""
+        result.semantic = self.decoder(outputs, [frame.size])[0]
+
+
+def load_models(models: dict[str, ModelConfig]) -> list[ModelStep]:
+    steps = []
+    for role, cfg in models.items():
+        loaded = find_card(cfg.model)
+        if loaded.card.task != role:
+            raise EdgeSegError(f"key 'models.{role}.model': {loaded.card.name} is a {loaded.card.task} model")
+        session = runtime.load(loaded, threads=pipeline_threads(cfg.threads), providers=cfg.providers, spin=False)
+        decoder = SemanticDecoder(loaded.card, resize=cfg.resize, threshold=cfg.threshold)
+        steps.append(ModelStep(role, loaded, session, decoder))
+    return steps
+
+
+def preprocessors(steps: list[ModelStep]) -> dict[InputSpec, Preprocessor]:
+    """One preprocessor per distinct input spec among the models."""
+    return {step.spec: Preprocessor(step.spec) for step in steps}
