@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
         source.close()
         raise EdgeSegError(f"{source_cfg.uri}: bench needs the same frames twice: use a file, folder or synth:// "
                            f"source, not a live one")
-    steps = load_models(config.models)
+    steps = load_models(config.models, str(path))
     prep = preprocessors(steps)
     batches = []
     try:

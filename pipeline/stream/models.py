@@ -48,12 +48,14 @@ class ModelStep:
         result.semantic = self.decoder(outputs, [frame.size])[0]
 
 
-def load_models(models: dict[str, ModelConfig]) -> list[ModelStep]:
+def load_models(models: dict[str, ModelConfig], where: str = "config") -> list[ModelStep]:
+    """Load every configured model once; ``where`` (the config file) names the source of a mistake."""
     steps = []
     for role, cfg in models.items():
         loaded = find_card(cfg.model)
         if loaded.card.task != role:
-            raise EdgeSegError(f"key 'models.{role}.model': {loaded.card.name} is a {loaded.card.task} model")
+            raise EdgeSegError(f"{where}: key 'models.{role}.model': {loaded.card.name} is a "
+                               f"{loaded.card.task} model, not {role}")
         session = runtime.load(loaded, threads=pipeline_threads(cfg.threads), providers=cfg.providers, spin=False)
         decoder = SemanticDecoder(loaded.card, resize=cfg.resize, threshold=cfg.threshold)
         steps.append(ModelStep(role, loaded, session, decoder))

@@ -18,7 +18,7 @@ from pipeline.errors import EdgeSegError
 from pipeline.sinks import JsonlSink, MaskSink, Sink, SinkGroup, VideoSink
 from pipeline.sources import open_source
 from pipeline.sources.base import Source
-from pipeline.stream.config import PipelineConfig, SinksConfig, load_config
+from pipeline.stream.config import PipelineConfig, SinksConfig, SourceConfig, load_config
 from pipeline.stream.metrics import StageMetrics
 from pipeline.stream.models import ModelStep, load_models, preprocessors
 from pipeline.stream.queues import END, StageQueue
@@ -82,10 +82,9 @@ class Pipeline:
             made.append(MaskSink(path(sinks.masks.dir)))
         return made
 
-    def _chain(self, source: Source, steps: list[ModelStep], results: StageQueue) -> None:
+    def _chain(self, source: Source, source_cfg: SourceConfig, steps: list[ModelStep], results: StageQueue) -> None:
         """The threads and queues of one source's chain."""
         cfg = self.config
-        source_cfg = cfg.sources[self.sources.index(source)]
         policy = source_cfg.buffer.policy
         if policy == "auto":
             policy = "drop_oldest" if source.live else "block"
@@ -136,14 +135,14 @@ class Pipeline:
             raise RuntimeError("a Pipeline runs once; build a new one to run again")
         try:
             self._open_sources()
-            steps = load_models(self.config.models)
+            steps = load_models(self.config.models, self.where)
         except EdgeSegError:
             for source in self.sources:
                 source.close()
             raise
         results: StageQueue = StageQueue(self.config.queue_size * len(self.sources), producers=len(self.sources))
-        for source in self.sources:
-            self._chain(source, steps, results)
+        for source, source_cfg in zip(self.sources, self.config.sources):
+            self._chain(source, source_cfg, steps, results)
         self._started = time.perf_counter()
         for thread in self._threads:
             thread.start()
