@@ -74,6 +74,28 @@ class Instances:
         )
 
 
+@dataclass(frozen=True)
+class PanopticSegment:
+    """One segment of a :class:`PanopticMap`: a stuff region (all pixels of one stuff class) or one object."""
+
+    id: int  # the value of its pixels in ``PanopticMap.ids``
+    category: int  # index into ``PanopticMap.classes``
+    isthing: bool
+    area: int  # pixels
+    track_id: int | None = None  # the object's track id, for things once a tracker has run
+
+
+@dataclass(frozen=True)
+class PanopticMap:
+    """Every pixel exactly one (class, instance): ``ids`` holds segment ids, 0 = void (no segment). How ids
+    are formed and why is in :mod:`pipeline.panoptic`; readers need only ``segments`` to interpret them."""
+
+    ids: np.ndarray  # HxW int32, 0 = void
+    segments: tuple[PanopticSegment, ...]  # ascending id, each with at least one pixel
+    classes: tuple[str, ...]  # the panoptic label set's class names
+    palette: np.ndarray  # Kx3 uint8 RGB, one row per class
+
+
 @dataclass
 class FrameResult:
     """Everything the pipeline knows about one frame; sinks read only this."""
@@ -82,3 +104,4 @@ class FrameResult:
     semantic: SemanticMap | None = None
     instances: Instances | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)  # stage name -> milliseconds
+    panoptic: PanopticMap | None = None

@@ -21,9 +21,18 @@ consumer can ``tail -f`` the file live. Schema of each line (every key always pr
         track_id  int    the tracker's id; only present once a tracker has run
         mask      object COCO RLE {"size": [height, width], "counts": str}: the compressed string form
                          that pycocotools.mask.decode reads (pipeline.io.rle.decode too)
+    panoptic    array  the panoptic map's segments in ascending id, [] when the frame has no panoptic
+                       result (pipeline.panoptic explains the ids); the pixels are in the mask sink's
+                       ``_panoptic.png`` (id = R + 256 G + 256^2 B, 0 = void):
+        id        int    the segment's id in that PNG
+        class     str    class name (of the panoptic label set)
+        isthing   bool   true for an object, false for a stuff region (all pixels of one stuff class)
+        area      int    pixels
+        track_id  int    the object's track id; only for things once a tracker has run
 
-``instances`` comes last and each instance's ``mask`` last in it: the short fields stay readable at
-the start of a line. Masks are encoded exactly, also where a model's mask reaches outside its box.
+Each instance's ``mask`` comes last in it, so that its short fields stay readable. ``panoptic`` follows
+the long ``instances`` array because it was added later: every earlier key keeps its place. Masks are
+encoded exactly, also where a model's mask reaches outside its box.
 """
 
 from __future__ import annotations
@@ -35,10 +44,10 @@ import numpy as np
 
 from pipeline.errors import EdgeSegError
 from pipeline.io import rle
-from pipeline.types import FrameResult, Instances
+from pipeline.types import FrameResult, Instances, PanopticMap
 
 SCHEMA_KEYS = ("source_id", "frame", "pts", "width", "height", "model", "coverage", "counts", "timings_ms",
-               "instances")
+               "instances", "panoptic")
 
 
 def instance_records(instances: Instances | None) -> list[dict]:
@@ -68,6 +77,19 @@ def instance_records(instances: Instances | None) -> list[dict]:
     return records
 
 
+def panoptic_records(panoptic: PanopticMap | None) -> list[dict]:
+    """The ``panoptic`` array of a line (see the module docstring)."""
+    if panoptic is None:
+        return []
+    records = []
+    for s in panoptic.segments:
+        rec = {"id": s.id, "class": panoptic.classes[s.category], "isthing": s.isthing, "area": s.area}
+        if s.track_id is not None:
+            rec["track_id"] = s.track_id
+        records.append(rec)
+    return records
+
+
 def record(result: FrameResult, model: str) -> dict:
     """The JSON object for one frame (see the module docstring)."""
     frame = result.frame
@@ -83,6 +105,7 @@ def record(result: FrameResult, model: str) -> dict:
         "counts": result.instances.counts if result.instances is not None else {},
         "timings_ms": {stage: round(ms, 3) for stage, ms in result.timings_ms.items()},
         "instances": instance_records(result.instances),
+        "panoptic": panoptic_records(result.panoptic),
     }
 
 

@@ -1,5 +1,6 @@
 """Per-frame mask files with Cityscapes-style names: ``<source>_<frame:06d>_labelIds.png`` (the semantic
-label map) and ``<source>_<frame:06d>_instanceIds.png`` (the instance-id map).
+label map), ``<source>_<frame:06d>_instanceIds.png`` (the instance-id map) and
+``<source>_<frame:06d>_panoptic.png`` (the panoptic map).
 
 Label maps are 8-bit indexed-colour PNGs (PNG colour type 3): the pixel values are the class indices
 and the embedded palette (PLTE) holds the class colours, so one file is both the exact label map and
@@ -20,6 +21,12 @@ read as a bare class id: instance models should not put a "thing" class at index
 ``cv2.imread(path, cv2.IMREAD_UNCHANGED)`` (HxW uint16): ``value // 1000`` is the class,
 ``value % 1000`` the instance. A frame whose instance result is empty still gets its (all-zero)
 map: "looked and found none" differs from "did not look".
+
+Panoptic maps are 8-bit RGB PNGs in the COCO and Cityscapes panoptic convention: a pixel's segment id is
+``R + 256 * G + 256^2 * B`` (0 = void); what each id is (class, thing or stuff, track id) is in the frame's
+JSON line (``panoptic``), as COCO keeps it in ``segments_info``. Ids are formed as
+:mod:`pipeline.panoptic` describes (``(class + 1) * 1000 [+ instance]``). ``cv2.imread`` gives BGR, so
+``id = img[..., 2] + 256 * img[..., 1] + 65536 * img[..., 0]``.
 """
 
 from __future__ import annotations
@@ -105,16 +112,36 @@ def write_instance_png(path: str | Path, ids: np.ndarray) -> Path:
     return path
 
 
+def panoptic_rgb(ids: np.ndarray) -> np.ndarray:
+    """HxWx3 uint8 in OpenCV's BGR order with ``id = R + 256 G + 256^2 B`` for HxW int32 ``ids`` (which
+    :mod:`pipeline.panoptic` keeps below 2^24): the first three bytes of each little-endian int32 are R, G
+    and B, so one view and a channel reversal make the image."""
+    return np.ascontiguousarray(ids.astype("<i4", copy=False).view(np.uint8).reshape(*ids.shape, 4)[..., 2::-1])
+
+
+def write_panoptic_png(path: str | Path, ids: np.ndarray) -> Path:
+    """The RGB panoptic PNG of the module docstring, with OpenCV's default PNG settings."""
+    path = Path(path)
+    ok, png = cv2.imencode(".png", panoptic_rgb(ids))
+    if not ok:
+        raise EdgeSegError(f"{path}: PNG encoding of the panoptic map failed")
+    try:
+        path.write_bytes(png.tobytes())
+    except OSError as e:
+        raise EdgeSegError(f"{path}: cannot write mask: {e.strerror}") from None
+    return path
+
+
 def mask_name(source_id: str, frame_index: int, kind: str = "labelIds") -> str:
-    """Cityscapes-style file name (``kind`` is labelIds or instanceIds); characters unsafe in file names
-    (a URI's ``:/?``) become ``_``."""
+    """Cityscapes-style file name (``kind`` is labelIds, instanceIds or panoptic); characters unsafe in
+    file names (a URI's ``:/?``) become ``_``."""
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", source_id).strip("_") or "source"
     return f"{safe}_{frame_index:06d}_{kind}.png"
 
 
 class MaskSink:
-    """Writes each frame's semantic label map and instance-id map into ``directory``, each when the frame
-    has that result."""
+    """Writes each frame's semantic label map, instance-id map and panoptic map into ``directory``, each
+    when the frame has that result."""
 
     def __init__(self, directory: str | Path):
         self.directory = Path(directory)
@@ -135,6 +162,8 @@ class MaskSink:
             except ValueError as e:
                 raise EdgeSegError(f"{path}: frame {index}: {e}") from None
             write_instance_png(path, ids)
+        if result.panoptic is not None:
+            write_panoptic_png(self.directory / mask_name(source, index, "panoptic"), result.panoptic.ids)
 
     def __enter__(self) -> MaskSink:
         return self
