@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from pipeline.errors import EdgeSegError
 from pipeline.modelcard import DEFAULT_SEMANTIC_MODEL
+from pipeline.panoptic import PanopticConfig
 from pipeline.sources.base import SourceOptions
 from pipeline.yamlfile import read_mapping, validation_message
 
@@ -70,8 +71,9 @@ class ModelConfig(_Strict):
     # capture, drawing and encoding, which run beside the model in their own threads.
     threads: int = Field(default=0, ge=0)
     providers: list[str] = ["cpu"]  # best first: tensorrt, cuda, cpu (those not installed are skipped)
-    resize: Literal["nearest", "bilinear"] = "nearest"  # how label maps get back to frame size
+    resize: Literal["nearest", "bilinear"] = "nearest"  # semantic: how label maps get back to frame size
     # Semantic: pixels whose top class has a softmax probability below this become void (255).
+    # Instance: detections scoring below this are dropped (default: the card's postprocess.score_threshold).
     threshold: float | None = Field(default=None, ge=0, le=1)
 
 
@@ -100,11 +102,19 @@ class SinksConfig(_Strict):
 
 class PipelineConfig(_Strict):
     sources: list[SourceConfig] = Field(min_length=1)
-    models: dict[Literal["semantic"], ModelConfig] = Field(min_length=1)
+    models: dict[Literal["semantic", "instance"], ModelConfig] = Field(min_length=1)
+    # Fuse the semantic net's stuff with the instance net's things into one panoptic map (both needed).
+    panoptic: PanopticConfig | None = None
     sinks: SinksConfig = SinksConfig()
     out: str = "out/run"
     max_frames: int | None = Field(default=None, gt=0)  # per source
     queue_size: int = Field(default=2, ge=1)  # between the stages after the source
+
+    @model_validator(mode="after")
+    def _panoptic_needs_both_models(self) -> PipelineConfig:
+        if self.panoptic is not None and set(self.models) != {"semantic", "instance"}:
+            raise ValueError("panoptic fusion needs both models.semantic and models.instance")
+        return self
 
     @model_validator(mode="after")
     def _distinct_source_ids(self) -> PipelineConfig:

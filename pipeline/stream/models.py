@@ -1,12 +1,13 @@
 """The models of a pipeline, loaded once and shared by every source's chain.
 
-Each configured role (``semantic`` now; ``instance`` arrives with YOLACT) becomes a :class:`ModelStep`:
-its session, its preprocessor and its decoder. Preprocessing is keyed by the card's InputSpec, so two
+Each configured role (``semantic``, ``instance``) becomes a :class:`ModelStep`: its session, the input
+spec its preprocessor follows, and its decoder. Preprocessing is keyed by the card's InputSpec, so two
 models that take the same input share one preprocessed tensor per frame.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,12 +29,15 @@ def pipeline_threads(requested: int) -> int:
     return requested or max(1, physical_cores() - 1)
 
 
+Decoder = Callable[[dict[str, np.ndarray], Sequence[tuple[int, int]]], list]
+
+
 @dataclass
 class ModelStep:
-    role: str  # "semantic"
+    role: str  # "semantic" | "instance"
     loaded: LoadedCard
     session: ModelSession
-    decoder: SemanticDecoder
+    decoder: Decoder  # outputs, frame sizes -> one SemanticMap / Instances per frame
 
     @property
     def name(self) -> str:
@@ -45,7 +49,16 @@ class ModelStep:
 
     def decode(self, outputs: dict[str, np.ndarray], frame: Frame, result: FrameResult) -> None:
         """Put this model's part of the answer into ``result``."""
-        result.semantic = self.decoder(outputs, [frame.size])[0]
+        setattr(result, "semantic" if self.role == "semantic" else "instances", self.decoder(outputs, [frame.size])[0])
+
+
+def make_decoder(role: str, loaded: LoadedCard, cfg: ModelConfig) -> Decoder:
+    if role == "semantic":
+        return SemanticDecoder(loaded.card, resize=cfg.resize, threshold=cfg.threshold)
+    from pipeline.decoders.yolact import YolactDecoder  # the only instance decoder so far
+
+    overrides = {} if cfg.threshold is None else {"score_threshold": cfg.threshold}
+    return YolactDecoder.from_card(loaded.card, **overrides)
 
 
 def load_models(models: dict[str, ModelConfig], where: str = "config") -> list[ModelStep]:
@@ -57,8 +70,7 @@ def load_models(models: dict[str, ModelConfig], where: str = "config") -> list[M
             raise EdgeSegError(f"{where}: key 'models.{role}.model': {loaded.card.name} is a "
                                f"{loaded.card.task} model, not {role}")
         session = runtime.load(loaded, threads=pipeline_threads(cfg.threads), providers=cfg.providers, spin=False)
-        decoder = SemanticDecoder(loaded.card, resize=cfg.resize, threshold=cfg.threshold)
-        steps.append(ModelStep(role, loaded, session, decoder))
+        steps.append(ModelStep(role, loaded, session, make_decoder(role, loaded, cfg)))
     return steps
 
 

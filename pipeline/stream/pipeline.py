@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from pipeline.errors import EdgeSegError
+from pipeline.panoptic import PanopticFuser
 from pipeline.sinks import JsonlSink, MaskSink, Sink, SinkGroup, VideoSink
 from pipeline.sources import open_source
 from pipeline.sources.base import Source
@@ -114,8 +115,15 @@ class Pipeline:
             sinks.__exit__(None, None, None)
 
         work: list[tuple[str, Callable[[Packet], None], Callable[[], None] | None]] = [
-            ("preprocess", preprocess, None), ("inference", infer, None), ("decode", decode, None),
-            ("sinks", write, close_sinks)]
+            ("preprocess", preprocess, None), ("inference", infer, None), ("decode", decode, None)]
+        if cfg.panoptic is not None:
+            fuse = PanopticFuser(cfg.panoptic)
+
+            def panoptic(p: Packet) -> None:
+                p.result.panoptic = fuse(p.result.semantic, p.result.instances)
+
+            work.append(("panoptic", panoptic, None))
+        work.append(("sinks", write, close_sinks))
         inbox: StageQueue = StageQueue(source_cfg.buffer.size, policy)
         source_metrics = StageMetrics("source")
         self.stage_metrics.append((source.source_id, source_metrics))
