@@ -73,16 +73,20 @@ def build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser(
         "import", help="convert an official pretrained checkpoint to ONNX + model card",
         description="Build our implementation of an official architecture, load the official state_dict "
-                    "by key name (strict), and export ONNX plus a model card. Needs the `train` extra "
-                    "(torch).")
-    i.add_argument("arch", choices=["espnet", "espnetv2"], help="architecture of the checkpoint")
+                    "by key name (strict), and export ONNX plus a model card. Semantic: espnet, espnetv2; "
+                    "instance: yolact (YOLACT and YolactEdge checkpoints). Needs the `train` extra (torch).")
+    i.add_argument("arch", choices=["espnet", "espnetv2", "yolact"], help="architecture of the checkpoint")
     i.add_argument("checkpoint", help="path to the official .pth file")
     i.add_argument("--out", default=None,
                    help="output directory (default engines/imported/, which git ignores)")
     i.add_argument("--name", help="model name (default derived from the checkpoint file name)")
     i.add_argument("--dataset", choices=["camvid", "cityscapes"],
                    help="label set the checkpoint was trained on (default inferred from its output channels)")
-    i.add_argument("--size", type=_size, help="input size WxH (default: the dataset's usual size)")
+    i.add_argument("--size", type=_size, help="input size WxH (default: the dataset's usual size; not for yolact)")
+    i.add_argument("--config", metavar="NAME",
+                   help="yolact only: the official config the checkpoint was trained with, e.g. yolact_base, "
+                        "yolact_resnet50, yolact_edge_mobilenetv2 (default: read from the file name as the "
+                        "official tools do: yolact_base_54_800000.pth -> yolact_base)")
     i.set_defaults(handler="pipeline.importers.cli:run")
 
     r = sub.add_parser(

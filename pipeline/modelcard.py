@@ -47,9 +47,60 @@ class InputSpec(_Strict):
     resize: Literal["stretch"] = "stretch"
 
 
+# The outputs of a YOLACT graph, by fixed name (see pipeline/nets/yolact.py): loc (N,P,4) raw box offsets,
+# conf (N,P,C+1) softmax scores with background first, mask (N,P,K) tanh coefficients, proto (N,Hp,Wp,K)
+# prototypes, priors (P,4) constant anchors cx,cy,w,h in [0, 1].
+YOLACT_OUTPUTS = ("loc", "conf", "mask", "proto", "priors")
+
+
 class OutputSpec(_Strict):
+    """``kind`` logits: NxCxhxw scores; labels: Nxhxw class indices; yolact: the five outputs
+    :data:`YOLACT_OUTPUTS`, whose names are fixed (``name`` is then the class-score output, "conf")."""
+
     name: str
-    kind: Literal["logits", "labels"]  # NxCxhxw scores, or Nxhxw class indices
+    kind: Literal["logits", "labels", "yolact"]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _yolact_name(cls, data: object) -> object:
+        if isinstance(data, dict) and data.get("kind") == "yolact" and "name" not in data:
+            return {**data, "name": "conf"}
+        return data
+
+    @model_validator(mode="after")
+    def _fixed_yolact_name(self) -> OutputSpec:
+        if self.kind == "yolact" and self.name != "conf":
+            raise ValueError(f"kind 'yolact' reads the fixed outputs {', '.join(YOLACT_OUTPUTS)}: "
+                             f"name must be 'conf' (or left out), not '{self.name}'")
+        return self
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every graph output the decoder reads."""
+        return YOLACT_OUTPUTS if self.kind == "yolact" else (self.name,)
+
+
+class PostprocessSpec(_Strict):
+    """Detection post-processing defaults of an instance model (a decoder may override them).
+
+    Semantics are the official YOLACT ones: candidates whose best class score exceeds
+    ``score_threshold``; per class the ``per_class_top`` best go through NMS at ``nms_iou`` ("fast":
+    YOLACT's matrix NMS, where a box suppressed by a higher one still suppresses; "traditional": greedy);
+    the ``top_k`` best survivors over all classes are kept; masks are sigmoid(proto @ coefficients)
+    cropped to the box and cut at ``mask_threshold``.
+
+    The default score threshold is for streaming display, not for mAP: the official evaluation keeps
+    everything above 0.05 because AP rewards low-confidence guesses, while a video overlay drawn at
+    0.05 is covered in false positives; the official demo draws at 0.15-0.3 and 0.3 keeps most true
+    objects of the COCO checkpoints while dropping nearly all clutter. Evaluations pass 0.05.
+    """
+
+    score_threshold: float = Field(0.3, ge=0, le=1)
+    nms: Literal["fast", "traditional"] = "fast"
+    nms_iou: float = Field(0.5, gt=0, le=1)
+    top_k: int = Field(100, gt=0)
+    per_class_top: int = Field(200, gt=0)
+    mask_threshold: float = Field(0.5, gt=0, lt=1)
 
 
 class DataRef(_Strict):
@@ -92,6 +143,21 @@ class SemanticMetrics(_Strict):
     command: str
 
 
+class InstanceMetrics(_Strict):
+    """COCO-style mask (and box) AP, as pycocotools computes it: AP averaged over IoU 0.5:0.95, AP50."""
+
+    dataset: str  # e.g. "synth:9000-9004"
+    resolution: str  # model input, "384x384"
+    mask_ap: float
+    mask_ap50: float
+    box_ap: float | None = None
+    box_ap50: float | None = None
+    per_class_mask_ap: dict[str, float] = {}
+    images: int
+    instances: int | None = None  # ground-truth objects evaluated
+    command: str
+
+
 class Latency(_Strict):
     runtime: str  # "onnxruntime 1.31.1"
     provider: str  # "CPUExecutionProvider"
@@ -119,7 +185,8 @@ class ModelCard(_Strict):
     description: str = ""
     training: TrainingInfo | None = None
     source: SourceInfo | None = None
-    metrics: dict[str, SemanticMetrics] = {}
+    postprocess: PostprocessSpec | None = None  # instance models only; None there means the defaults
+    metrics: dict[str, SemanticMetrics | InstanceMetrics] = {}
     latency: list[Latency] = []
 
     @model_validator(mode="after")
@@ -127,6 +194,25 @@ class ModelCard(_Strict):
         if len(self.palette) != len(self.classes):
             raise ValueError(f"palette has {len(self.palette)} colours for {len(self.classes)} classes")
         return self
+
+    @model_validator(mode="after")
+    def _parts_fit_the_task(self) -> ModelCard:
+        """A semantic card with detection outputs (or the reverse) would reach the wrong decoder."""
+        instance = self.task == "instance"
+        if instance != (self.output.kind == "yolact"):
+            raise ValueError(f"task '{self.task}' does not go with output kind '{self.output.kind}'")
+        if not instance and self.postprocess is not None:
+            raise ValueError("'postprocess' applies to instance models only")
+        want = InstanceMetrics if instance else SemanticMetrics
+        for key, m in self.metrics.items():
+            if not isinstance(m, want):
+                raise ValueError(f"metrics '{key}': a {self.task} model needs {want.__name__} fields")
+        return self
+
+    @property
+    def detection(self) -> PostprocessSpec:
+        """The post-processing defaults of an instance model."""
+        return self.postprocess or PostprocessSpec()
 
 
 class LoadedCard:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import random
 import sys
 import time
 from pathlib import Path
@@ -28,6 +27,7 @@ from torch.nn import functional as F
 
 from pipeline.eval.semantic import SemanticAccumulator
 from pipeline.labels import CAMVID
+from pipeline.nets.seeding import seed_all
 from pipeline.nets.roadnet import RoadNet, RoadNetConfig
 
 REPO = Path(__file__).resolve().parent.parent
@@ -147,10 +147,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
 
     seed = int(cfg["seed"])
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
+    rng = seed_all(seed)
 
     camvid = (REPO / cfg["camvid"]).resolve()
     train_x, train_y = load_split(camvid, "train")

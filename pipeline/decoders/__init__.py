@@ -5,5 +5,6 @@ here; decoders see numpy arrays only and know nothing of the runtime that produc
 """
 
 from pipeline.decoders.semantic import SemanticDecoder
+from pipeline.decoders.yolact import YolactDecoder
 
-__all__ = ["SemanticDecoder"]
+__all__ = ["SemanticDecoder", "YolactDecoder"]

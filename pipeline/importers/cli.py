@@ -3,7 +3,9 @@
 Writes NAME.onnx and NAME.yaml into the output directory (default engines/imported/, which git
 ignores: converted third-party weights are never committed). The card records where the weights
 came from (repository, file name, sha256, licence), the preprocessing the official code used, the
-class list including the extra void/background channel, and one latency measurement taken here.
+class list (for semantic nets including the extra void/background channel), and one latency
+measurement taken here. Semantic architectures go through an :class:`ArchitectureRecipe`; YOLACT
+(instance segmentation, several outputs, a named config) has its own module, pipeline.importers.yolact.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import shlex
 from pathlib import Path
 
 from pipeline.errors import EdgeSegError
-from pipeline.importers import espnet, espnetv2
+from pipeline.importers import espnet, espnetv2, yolact
 from pipeline.importers.checkpoint import read_state_dict, sha256
 from pipeline.importers.datasets import output_labels
 from pipeline.importers.recipe import ArchitectureRecipe
@@ -36,7 +38,8 @@ def _check_size(recipe: ArchitectureRecipe, size: tuple[int, int]) -> None:
 def _command(args: argparse.Namespace) -> str:
     """The import invocation, rebuilt from the parsed arguments (recorded with the latency)."""
     words = ["edgeseg", "import", args.arch, args.checkpoint]
-    for flag, value in (("--dataset", args.dataset), ("--name", args.name), ("--out", args.out)):
+    for flag, value in (("--config", args.config), ("--dataset", args.dataset), ("--name", args.name),
+                        ("--out", args.out)):
         if value:
             words += [flag, value]
     if args.size:
@@ -44,7 +47,40 @@ def _command(args: argparse.Namespace) -> str:
     return shlex.join(words)
 
 
+def _check_flags(args: argparse.Namespace) -> None:
+    """Flags that belong to one family of architectures only."""
+    if args.arch == yolact.NAME:
+        if args.dataset:
+            raise EdgeSegError("--dataset: applies to semantic architectures; YOLACT's classes follow its --config")
+        if args.size:
+            raise EdgeSegError("--size: a YOLACT config fixes its input size (the anchors depend on it); "
+                               "choose the config instead (e.g. --config yolact_im400)")
+    elif args.config:
+        raise EdgeSegError(f"--config: applies to yolact only, not {args.arch}")
+
+
+def _model_name(args: argparse.Namespace) -> str:
+    name = args.name or Path(args.checkpoint).stem
+    if not name or Path(name).name != name:
+        raise EdgeSegError(f"--name '{name}': must be a plain file name (no directories)")
+    return name
+
+
+def _make_output_dir(args: argparse.Namespace) -> Path:
+    out_dir = Path(args.out) if args.out else REPO_ENGINES / "imported"
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise EdgeSegError(f"{out_dir}: cannot create output directory: {e.strerror}") from None
+    return out_dir
+
+
 def run(args: argparse.Namespace) -> int:
+    _check_flags(args)
+    if args.arch == yolact.NAME:
+        loaded = yolact.load(args)
+        name = _model_name(args)
+        return yolact.write(loaded, _make_output_dir(args), name, _command(args))
     recipe = RECIPES[args.arch]
     checkpoint = Path(args.checkpoint)
     state = read_state_dict(checkpoint)
@@ -54,14 +90,8 @@ def run(args: argparse.Namespace) -> int:
     _check_size(recipe, size)
     spec = recipe.input_spec(labels.dataset, *size)
 
-    name = args.name or checkpoint.stem
-    if not name or Path(name).name != name:
-        raise EdgeSegError(f"--name '{name}': must be a plain file name (no directories)")
-    out_dir = Path(args.out) if args.out else REPO_ENGINES / "imported"
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise EdgeSegError(f"{out_dir}: cannot create output directory: {e.strerror}") from None
+    name = _model_name(args)
+    out_dir = _make_output_dir(args)
     onnx_path = out_dir / f"{name}.onnx"
     exported = export_onnx(built.model, onnx_path, spec, output_name="logits")
     latency = measure_latency(onnx_path, spec, threads=LATENCY_THREADS, runs=LATENCY_RUNS,

@@ -50,7 +50,7 @@ def count_params(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def _check_input(input_spec: InputSpec, batch: int, seed: int = 0) -> np.ndarray:
+def check_input(input_spec: InputSpec, batch: int, seed: int = 0) -> np.ndarray:
     """Random pixels normalised as the card says, so the check runs at the value scale the model
     was trained for (ESPNet's inputs are ~100x smaller than ImageNet-normalised ones)."""
     rng = np.random.default_rng(seed)
@@ -61,7 +61,7 @@ def _check_input(input_spec: InputSpec, batch: int, seed: int = 0) -> np.ndarray
 
 
 @contextlib.contextmanager
-def _quiet_exporter() -> Iterator[None]:
+def quiet_exporter() -> Iterator[None]:
     """Silence the exporter's progress prints, logging and deprecation warnings: they are addressed
     to torch developers, and a failed export still raises with its own message."""
     loggers = [logging.getLogger(name) for name in ("torch.onnx", "onnxscript")]
@@ -91,8 +91,8 @@ def export_onnx(model: torch.nn.Module, path: str | os.PathLike, input_spec: Inp
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     model = model.eval()
-    x = torch.from_numpy(_check_input(input_spec, batch=2))
-    with torch.no_grad(), _quiet_exporter():
+    x = torch.from_numpy(check_input(input_spec, batch=2))
+    with torch.no_grad(), quiet_exporter():
         expected = model(x).numpy()
         # The batch example must not be 1: torch.export would specialise a size-1 dimension.
         torch.onnx.export(
@@ -198,7 +198,7 @@ def measure_latency(onnx_path: str | os.PathLike, input_spec: InputSpec, threads
         raise ValueError(f"measure_latency: need threads >= 1, runs >= 1, warmup >= 0 "
                          f"(got {threads}, {runs}, {warmup})")
     session = ort.InferenceSession(str(onnx_path), session_options(threads), providers=["CPUExecutionProvider"])
-    feed = {input_spec.name: _check_input(input_spec, batch=1)}
+    feed = {input_spec.name: check_input(input_spec, batch=1)}
     for _ in range(warmup):
         session.run(None, feed)
     times_ms = np.empty(runs)

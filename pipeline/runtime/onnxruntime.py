@@ -136,8 +136,10 @@ def _check_against_card(session: OrtSession, loaded_card: LoadedCard) -> None:
     if session.input_name != card.input.name:
         raise EdgeSegError(f"{where}: key 'input.name': '{card.input.name}' but {loaded_card.onnx_path.name} "
                            f"takes '{session.input_name}'")
-    if card.output.name not in session.output_names:
-        raise EdgeSegError(f"{where}: key 'output.name': '{card.output.name}' is not an output of "
+    missing = [name for name in card.output.names if name not in session.output_names]
+    if missing:
+        key = "output.kind" if card.output.kind == "yolact" else "output.name"  # yolact: a fixed set of names
+        raise EdgeSegError(f"{where}: key '{key}': '{missing[0]}' is not an output of "
                            f"{loaded_card.onnx_path.name} (outputs: {', '.join(session.output_names)})")
     shape = session.input_shape
     if len(shape) != 4:

@@ -1,0 +1,206 @@
+"""YOLACT's training losses: prior matching, box encoding, box / class (OHEM) / mask / semantic losses.
+
+Written from the paper and the facts of the official dbolya/yolact code (layers/box_utils.py,
+layers/modules/multibox_loss.py, data/config.py for yolact_base), which is what trained every official
+checkpoint:
+
+- matching: IoU of each ground-truth box with each prior (centre-size priors as corner boxes); a prior
+  whose best IoU is >= 0.5 is positive for that box, < 0.4 background, in between neutral (no class
+  loss). Each ground-truth box first claims its best prior (highest overlaps first), so none goes
+  unmatched however badly it fits the anchors.
+- boxes: SSD encoding with variances 0.1 (centre, in prior widths) and 0.2 (log size); smooth L1, weight 1.5.
+- classes: softmax cross-entropy over positives plus the 3x as many hardest negatives (OHEM, ranked by
+  -log p(background)), weight 1.
+- masks: sigmoid(prototypes @ coefficients) against the ground-truth mask bilinearly downsampled to the
+  prototype size and binarised at 0.5; BCE summed inside the ground-truth box (one prototype pixel of
+  padding, as the official crop), divided by the box's area in prototype pixels (at least one pixel, so a
+  box thinner than a prototype pixel cannot blow the loss up), weight 6.125; at most
+  ``masks_to_train`` (100) positives per image, chosen at random, the sum rescaled to all positives.
+- semantic aux: per-class sigmoid BCE of the P3 semantic logits against the union of that class's masks
+  downsampled (bilinear, > 0.5) to the logits' size, summed over pixels and divided by their number.
+
+Box, class and mask losses are divided by the batch's number of positives, the semantic loss by the batch
+size, as the official does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch.nn import functional as F
+
+from pipeline.nets.yolact import YolactTrainOutput
+
+VARIANCES = (0.1, 0.2)
+
+
+@dataclass(frozen=True)
+class YolactLossConfig:
+    """Official yolact_base values unless a training config overrides them."""
+
+    pos_iou: float = 0.5
+    neg_iou: float = 0.4
+    negpos_ratio: int = 3
+    box_alpha: float = 1.5
+    conf_alpha: float = 1.0
+    mask_alpha: float = 6.125
+    semantic_alpha: float = 1.0
+    masks_to_train: int = 100
+
+
+@dataclass(frozen=True)
+class GroundTruth:
+    """One image's instances at the model's input size."""
+
+    boxes: torch.Tensor  # (n, 4) float x1, y1, x2, y2 normalised to [0, 1]
+    classes: torch.Tensor  # (n,) long, 0..C-1 (no background)
+    masks: torch.Tensor  # (n, S, S) float 0/1 at the input size
+
+
+def point_form(priors: torch.Tensor) -> torch.Tensor:
+    """cx, cy, w, h -> x1, y1, x2, y2."""
+    return torch.cat([priors[:, :2] - priors[:, 2:] / 2, priors[:, :2] + priors[:, 2:] / 2], dim=1)
+
+
+def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """(n, 4) x (m, 4) corner boxes -> (n, m) IoU."""
+    lt = torch.maximum(a[:, None, :2], b[None, :, :2])
+    rb = torch.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = (rb - lt).clamp(min=0).prod(dim=2)
+    area_a = (a[:, 2:] - a[:, :2]).prod(dim=1)
+    area_b = (b[:, 2:] - b[:, :2]).prod(dim=1)
+    return inter / (area_a[:, None] + area_b[None, :] - inter)
+
+
+def encode(boxes: torch.Tensor, priors: torch.Tensor) -> torch.Tensor:
+    """Corner boxes matched to centre-size priors -> the offsets the network regresses (inverse of decode)."""
+    centre = ((boxes[:, :2] + boxes[:, 2:]) / 2 - priors[:, :2]) / (VARIANCES[0] * priors[:, 2:])
+    size = torch.log((boxes[:, 2:] - boxes[:, :2]) / priors[:, 2:]) / VARIANCES[1]
+    return torch.cat([centre, size], dim=1)
+
+
+def decode(loc: torch.Tensor, priors: torch.Tensor) -> torch.Tensor:
+    """Regressed offsets + centre-size priors -> corner boxes (normalised)."""
+    centre = priors[:, :2] + loc[:, :2] * VARIANCES[0] * priors[:, 2:]
+    size = priors[:, 2:] * torch.exp(loc[:, 2:] * VARIANCES[1])
+    return torch.cat([centre - size / 2, centre + size / 2], dim=1)
+
+
+def match(boxes: torch.Tensor, priors: torch.Tensor, pos_iou: float,
+          neg_iou: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Assign priors to ground-truth boxes. Returns ``idx`` (P,) the box each prior is matched to, and
+    ``state`` (P,) 1 positive, 0 background, -1 neutral. With no boxes every prior is background."""
+    num_priors = priors.shape[0]
+    if boxes.shape[0] == 0:
+        zeros = torch.zeros(num_priors, dtype=torch.long, device=priors.device)
+        return zeros, zeros.clone()
+    overlaps = box_iou(boxes, point_form(priors))  # (n, P)
+    best_overlap, idx = overlaps.max(dim=0)
+    # Each box claims its best prior, boxes with the highest overlap first; a claimed prior is taken
+    # out for the others, so two boxes whose best prior coincides both still get one.
+    for _ in range(boxes.shape[0]):
+        per_box, per_box_prior = overlaps.max(dim=1)
+        j = per_box.argmax()
+        i = per_box_prior[j]
+        overlaps[:, i] = -1
+        overlaps[j, :] = -1
+        best_overlap[i] = 2.0
+        idx[i] = j
+    state = torch.ones(num_priors, dtype=torch.long, device=priors.device)
+    state[best_overlap < pos_iou] = -1
+    state[best_overlap < neg_iou] = 0
+    return idx, state
+
+
+def hard_negatives(conf_logits: torch.Tensor, conf_t: torch.Tensor, ratio: int) -> torch.Tensor:
+    """(N, P) bool: per image, the ``ratio`` x (number of positives) background priors the net finds least
+    background-like (largest -log softmax(background)). Positives (conf_t > 0) and neutrals (conf_t < 0)
+    are never chosen."""
+    with torch.no_grad():
+        loss = torch.logsumexp(conf_logits, dim=-1) - conf_logits[..., 0]
+        loss = loss.masked_fill(conf_t != 0, -1.0)  # below every real loss (>= 0)
+        rank = loss.argsort(dim=1, descending=True).argsort(dim=1)
+        num_pos = (conf_t > 0).sum(dim=1, keepdim=True)
+        num_neg = (ratio * num_pos).clamp(max=conf_t.shape[1] - 1)
+        return (rank < num_neg) & (conf_t == 0)
+
+
+def downsample_masks(masks: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(n, S, S) 0/1 -> (n, h, w) 0/1: bilinear to ``size`` then > 0.5, as the official loss prepares them."""
+    if masks.shape[0] == 0:
+        return masks.new_zeros((0, *size))
+    return (F.interpolate(masks[None].float(), size=size, mode="bilinear", align_corners=False)[0] > 0.5).float()
+
+
+def box_crop(boxes: torch.Tensor, height: int, width: int, padding: int = 1) -> torch.Tensor:
+    """(n, 4) normalised boxes -> (n, height, width) float 0/1: inside each box grown by ``padding`` pixels."""
+    x1 = (torch.minimum(boxes[:, 0], boxes[:, 2]) * width - padding).clamp(min=0)
+    x2 = (torch.maximum(boxes[:, 0], boxes[:, 2]) * width + padding).clamp(max=width)
+    y1 = (torch.minimum(boxes[:, 1], boxes[:, 3]) * height - padding).clamp(min=0)
+    y2 = (torch.maximum(boxes[:, 1], boxes[:, 3]) * height + padding).clamp(max=height)
+    cols = torch.arange(width, device=boxes.device, dtype=boxes.dtype)
+    rows = torch.arange(height, device=boxes.device, dtype=boxes.dtype)
+    in_x = (cols[None] >= x1[:, None]) & (cols[None] < x2[:, None])
+    in_y = (rows[None] >= y1[:, None]) & (rows[None] < y2[:, None])
+    return (in_y[:, :, None] & in_x[:, None, :]).to(boxes.dtype)
+
+
+class YolactLoss:
+    """``loss(output, targets) -> {"box", "class", "mask", "semantic", "total"}`` (scalar tensors)."""
+
+    def __init__(self, cfg: YolactLossConfig = YolactLossConfig()):
+        self.cfg = cfg
+
+    def __call__(self, out: YolactTrainOutput, targets: list[GroundTruth]) -> dict[str, torch.Tensor]:
+        cfg = self.cfg
+        priors = out.priors
+        n = out.loc.shape[0]
+        matches = [match(t.boxes, priors, cfg.pos_iou, cfg.neg_iou) for t in targets]
+        conf_t = torch.stack([torch.where(state > 0, t.classes[idx] + 1 if len(t.classes) else state, state)
+                              for t, (idx, state) in zip(targets, matches)])  # (N, P): class+1, 0 bg, -1 neutral
+        pos = conf_t > 0
+        num_pos = pos.sum().clamp(min=1).float()
+
+        loc_t = torch.stack([encode(t.boxes[idx], priors) if len(t.boxes) else torch.zeros_like(priors)
+                             for t, (idx, _) in zip(targets, matches)])
+        box = F.smooth_l1_loss(out.loc[pos], loc_t[pos], reduction="sum") * cfg.box_alpha
+
+        neg = hard_negatives(out.conf_logits, conf_t, cfg.negpos_ratio)
+        chosen = pos | neg
+        conf = F.cross_entropy(out.conf_logits[chosen], conf_t[chosen], reduction="sum") * cfg.conf_alpha
+
+        mask = sum((self._mask_loss(out.proto[b], out.mask[b], targets[b], matches[b][0], pos[b]) for b in range(n)),
+                   out.proto.new_zeros(()))
+        semantic = sum((self._semantic_loss(out.segm[b], targets[b]) for b in range(n)), out.segm.new_zeros(()))
+
+        losses = {"box": box / num_pos, "class": conf / num_pos, "mask": mask * cfg.mask_alpha / num_pos,
+                  "semantic": semantic * cfg.semantic_alpha / n}
+        losses["total"] = sum(losses.values())
+        return losses
+
+    def _mask_loss(self, proto: torch.Tensor, coeffs: torch.Tensor, target: GroundTruth, idx: torch.Tensor,
+                   pos: torch.Tensor) -> torch.Tensor:
+        """Sum over this image's positives of the box-area-normalised BCE (see the module docstring)."""
+        pos_idx = idx[pos]
+        total = pos_idx.shape[0]
+        if total == 0:
+            return proto.new_zeros(())
+        coeffs = coeffs[pos]
+        if total > self.cfg.masks_to_train:
+            keep = torch.randperm(total, device=proto.device)[: self.cfg.masks_to_train]
+            coeffs, pos_idx = coeffs[keep], pos_idx[keep]
+        hp, wp = proto.shape[:2]
+        gt = downsample_masks(target.masks, (hp, wp))[pos_idx]
+        boxes = target.boxes[pos_idx]
+        logits = torch.einsum("hwk,nk->nhw", proto, coeffs)
+        bce = F.binary_cross_entropy_with_logits(logits, gt, reduction="none") * box_crop(boxes, hp, wp)
+        area = ((boxes[:, 2] - boxes[:, 0]) * wp * (boxes[:, 3] - boxes[:, 1]) * hp).clamp(min=1.0)
+        return (bce.sum(dim=(1, 2)) / area).sum() * (total / pos_idx.shape[0])
+
+    def _semantic_loss(self, segm: torch.Tensor, target: GroundTruth) -> torch.Tensor:
+        num_classes, h, w = segm.shape
+        masks = downsample_masks(target.masks, (h, w)).reshape(-1, h * w)
+        one_hot = F.one_hot(target.classes, num_classes).to(masks.dtype)  # (n, C)
+        truth = (one_hot.t() @ masks > 0).to(segm.dtype).reshape(num_classes, h, w)
+        return F.binary_cross_entropy_with_logits(segm, truth, reduction="sum") / (h * w)

@@ -1,0 +1,301 @@
+"""Train our road YOLACT (pipeline.nets.yolact, config edgeseg_yolact_road: Car, Pedestrian, Bicyclist).
+
+Data (pipeline.train.instance_data): CamVid train frames with instances from connected components and
+copy-paste of real CamVid instances, mixed with frames of the synthetic road world (exact instances);
+random window / flip / colour jitter, stretched to the square input like YOLACT. Losses:
+pipeline.nets.yolact_loss (matching, box, class with OHEM, mask, semantic aux), official weights.
+
+Validation runs what deployment runs: the eval-mode (export) forward -- softmax scores, tanh
+coefficients -- on frames preprocessed by pipeline.preprocess from the same InputSpec the model card
+gets, decoded by the numpy pipeline.decoders.yolact at the official evaluation threshold (0.05), scored
+with mask AP by pipeline.eval.instances (pycocotools) on held-out synthetic seeds (their mask AP50 picks
+best.pt) and on CamVid val instances.
+
+Reproducible: everything comes from the YAML config and its seed; the config and the command are written
+to runs/<name>/. Resumable: runs/<name>/last.pt after every epoch (model, optimiser, schedule position,
+RNG states); `--resume` continues from it. CPU training is slow, so run it in the background:
+
+    nohup .venv/bin/python tools/train_yolact.py tools/train_configs/edgeseg_yolact_road.yaml > runs/train_yolact.log 2>&1 &
+
+Per-epoch losses and validation AP go to runs/<name>/log.jsonl. `--limit N` (N frames of each source
+and validation set) with `--epochs 2` is a smoke test of the whole loop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import yaml
+from pydantic import ValidationError
+
+from pipeline.decoders.yolact import YolactDecoder
+from pipeline.errors import EdgeSegError
+from pipeline.eval.instances import InstanceAccumulator, InstanceScores
+from pipeline.modelcard import InputSpec
+from pipeline.nets.seeding import seed_all
+from pipeline.nets.yolact import CONFIGS, Yolact, config_by_name
+from pipeline.nets.yolact_loss import GroundTruth, YolactLoss, YolactLossConfig
+from pipeline.preprocess import Preprocessor
+from pipeline.train.instance_data import (
+    THING_CLASSES,
+    Augmenter,
+    CopyPaste,
+    InstanceImage,
+    PatchBank,
+    SynthSource,
+    TrainSample,
+    load_camvid,
+    synth_validation,
+)
+from pipeline.yamlfile import read_mapping, validation_message
+
+REPO = Path(__file__).resolve().parent.parent
+EVAL_SCORE_THRESHOLD = 0.05  # the official evaluation's: AP rewards low-confidence detections
+REQUIRED = {  # config keys (section -> keys), checked before any data is loaded
+    "": ("name", "seed", "net", "camvid", "input", "instances", "synth", "copy_paste", "augment", "epochs",
+         "batch_size", "lr", "warmup_epochs", "weight_decay", "grad_clip", "val"),
+    "instances": ("camvid_min_area", "synth_min_area", "synth_min_visible"),
+    "synth": ("seeds", "max_index", "size", "frames_per_epoch"),
+    "copy_paste": ("prob", "max_objects", "horizon", "min_patch_area"),
+    "augment": ("scale", "aspect", "flip", "min_box"),
+    "val": ("every", "synth_seeds"),
+}
+
+
+def load_config(path: Path) -> dict:
+    """The training config, checked for every key the run reads (one-line EdgeSegError otherwise)."""
+    cfg = read_mapping(path, "training config")
+    for section, keys in REQUIRED.items():
+        part = cfg.get(section) if section else cfg
+        missing = [k for k in keys if not isinstance(part, dict) or k not in part]
+        if missing:
+            raise EdgeSegError(f"{path}: key '{'.'.join(filter(None, (section, missing[0])))}' is missing")
+    if cfg["net"] not in CONFIGS:
+        raise EdgeSegError(f"{path}: key 'net': unknown YOLACT config '{cfg['net']}'")
+    return cfg
+
+
+def input_spec(cfg: dict, path: Path, size: int) -> InputSpec:
+    """The model card's InputSpec: the config's colour order, mean and std at the net's square input size."""
+    try:
+        return InputSpec(width=size, height=size, **cfg["input"])
+    except (ValidationError, TypeError) as e:
+        detail = validation_message(path, e) if isinstance(e, ValidationError) else f"{path}: {e}"
+        raise EdgeSegError(detail.replace("key '", "key 'input.", 1)) from None
+
+
+class TrainData:
+    """Each epoch: every CamVid training frame (copy-paste applied with probability ``copy_paste.prob``)
+    plus ``synth.frames_per_epoch`` synthetic frames, shuffled, augmented on the fly."""
+
+    def __init__(self, cfg: dict, camvid: list[InstanceImage], input_size: int, fill: tuple[int, int, int],
+                 rng: np.random.Generator, limit: int | None):
+        inst, synth, cp, aug = cfg["instances"], cfg["synth"], cfg["copy_paste"], cfg["augment"]
+        self.rng = rng
+        self.camvid = camvid[:limit]
+        self.n_synth = min(int(synth["frames_per_epoch"]), limit if limit is not None else math.inf)
+        self.synth = SynthSource(range(synth["seeds"][0], synth["seeds"][1] + 1), int(synth["max_index"]),
+                                 tuple(synth["size"]), int(inst["synth_min_area"]), float(inst["synth_min_visible"]),
+                                 rng)
+        bank = PatchBank(camvid, int(cp["min_patch_area"]), float(cp["horizon"]))
+        self.paste_prob = float(cp["prob"])
+        self.paste = CopyPaste(bank, float(cp["horizon"]), int(cp["max_objects"]), int(inst["camvid_min_area"]), rng)
+        self.augment = Augmenter(input_size, tuple(aug["scale"]), float(aug["aspect"]), float(aug["flip"]), fill,
+                                 float(aug["min_box"]), rng)
+
+    def __len__(self) -> int:
+        return len(self.camvid) + self.n_synth
+
+    def order(self) -> list[int]:
+        """A shuffled epoch: indices < len(camvid) are CamVid frames, the rest stand for synthetic draws."""
+        return self.rng.permutation(len(self)).tolist()
+
+    def sample(self, i: int) -> TrainSample:
+        if i < len(self.camvid):
+            frame = self.camvid[i]
+            if self.rng.random() < self.paste_prob:
+                frame = self.paste(frame)
+        else:
+            frame = self.synth.sample()
+        return self.augment(frame)
+
+
+def to_batch(samples: list[TrainSample], pre: Preprocessor,
+             device: torch.device) -> tuple[torch.Tensor, list[GroundTruth]]:
+    x = torch.from_numpy(pre([s.image for s in samples])).to(device)
+    targets = [GroundTruth(boxes=torch.from_numpy(s.boxes).to(device), classes=torch.from_numpy(s.classes).to(device),
+                           masks=torch.from_numpy(s.masks).to(device, torch.float32)) for s in samples]
+    return x, targets
+
+
+@torch.no_grad()
+def validate(model: Yolact, frames: list[InstanceImage], pre: Preprocessor, decoder: YolactDecoder,
+             device: torch.device, batch: int = 4) -> InstanceScores:
+    """Mask AP of the export-mode outputs decoded by the numpy decoder, against the frames' instances."""
+    model.eval()
+    acc = InstanceAccumulator(THING_CLASSES)
+    priors = model.priors.cpu().numpy()
+    for i in range(0, len(frames), batch):
+        chunk = frames[i:i + batch]
+        x = torch.from_numpy(pre([f.image for f in chunk])).to(device)
+        loc, conf, mask, proto = (t.cpu().numpy() for t in model(x))
+        outputs = {"loc": loc, "conf": conf, "mask": mask, "proto": proto, "priors": priors}
+        sizes = [(f.image.shape[1], f.image.shape[0]) for f in chunk]
+        for frame, pred in zip(chunk, decoder(outputs, sizes)):
+            acc.update(frame.to_instances(), pred)
+    model.train()
+    return acc.scores()
+
+
+def score_record(s: InstanceScores) -> dict:
+    """JSON-safe summary (NaN -> null: a class without ground truth has no AP)."""
+    def num(v: float) -> float | None:
+        return None if math.isnan(v) else round(float(v), 4)
+
+    return {"ap": num(s.ap), "ap50": num(s.ap50), "ap75": num(s.ap75),
+            "ap50_per_class": {k: num(v) for k, v in s.ap50_per_class.items()},
+            "images": s.images, "instances": s.ground_truth, "detections": s.detections}
+
+
+def lr_at(step: int, total: int, warmup: int, base: float) -> float:
+    """Linear warm-up, then polynomial (0.9) decay to zero, as the semantic training."""
+    if step < warmup:
+        return base * (step + 1) / warmup
+    return base * (1 - (step - warmup) / max(1, total - warmup)) ** 0.9
+
+
+def main() -> None:
+    try:
+        train()
+    except EdgeSegError as e:  # a missing file or a bad config: one line, no traceback
+        sys.exit(f"train_yolact: {e}")
+
+
+def train() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("config", help="training config YAML (tools/train_configs/*.yaml)")
+    ap.add_argument("--resume", action="store_true", help="continue from runs/<name>/last.pt")
+    ap.add_argument("--epochs", type=int, help="override the config's number of epochs")
+    ap.add_argument("--limit", type=int, help="use only N frames of each data source and validation set (smoke tests)")
+    ap.add_argument("--device", choices=("cpu", "cuda"), default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--threads", type=int, default=2, help="torch intra-op threads (default 2)")
+    ap.add_argument("--runs", default=str(REPO / "runs"), help="where checkpoints and logs go (default runs/)")
+    args = ap.parse_args()
+
+    cfg = load_config(Path(args.config))
+    epochs = int(args.epochs or cfg["epochs"])
+    torch.set_num_threads(args.threads)
+    cv2.setNumThreads(1)
+    device = torch.device(args.device)
+    out = Path(args.runs) / cfg["name"]
+    out.mkdir(parents=True, exist_ok=True)
+
+    seed = int(cfg["seed"])
+    rng = seed_all(seed)
+
+    net_cfg = config_by_name(cfg["net"])
+    size = net_cfg.input_size[0]
+    spec = input_spec(cfg, Path(args.config), size)
+    pre = Preprocessor(spec)
+    bgr_mean = spec.mean[::-1] if spec.color_order == "RGB" else spec.mean
+    fill = tuple(int(round(v)) for v in bgr_mean)  # padding that normalises to zero
+
+    inst = cfg["instances"]
+    camvid = (REPO / cfg["camvid"]).resolve()
+    data = TrainData(cfg, load_camvid(camvid, "train", int(inst["camvid_min_area"])), size, fill, rng, args.limit)
+    val = cfg["val"]
+    val_sets = {
+        "synth": synth_validation(range(val["synth_seeds"][0], val["synth_seeds"][1] + 1), int(inst["synth_min_area"]),
+                                  float(inst["synth_min_visible"]))[:args.limit],
+        "camvid": load_camvid(camvid, "val", int(inst["camvid_min_area"]))[:args.limit],
+    }
+    decoder = YolactDecoder(classes=THING_CLASSES, score_threshold=EVAL_SCORE_THRESHOLD, input_size=size)
+
+    model = Yolact(net_cfg).to(device).train()
+    criterion = YolactLoss(YolactLossConfig(**cfg.get("loss", {})))
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+    bs = int(cfg["batch_size"])
+    steps_per_epoch = math.ceil(len(data) / bs)
+    total_steps = steps_per_epoch * epochs
+    warmup = steps_per_epoch * int(cfg["warmup_epochs"])
+
+    start_epoch, step, best = 0, 0, -1.0
+    if args.resume:
+        if (out / "last.pt").is_file():
+            ck = torch.load(out / "last.pt", map_location="cpu", weights_only=False)
+            if ck["net"]["name"] != net_cfg.name:
+                raise EdgeSegError(f"{out / 'last.pt'}: a checkpoint of net {ck['net']['name']}, the config "
+                                   f"trains {net_cfg.name}")
+            model.load_state_dict(ck["model"])
+            opt.load_state_dict(ck["opt"])
+            start_epoch, step, best = ck["epoch"] + 1, ck["step"], ck["best_ap50"]
+            rng.bit_generator.state = ck["rng"]
+            torch.set_rng_state(ck["torch_rng"])
+            if device.type == "cuda":
+                torch.cuda.set_rng_state(ck["cuda_rng"], device)
+            print(f"resumed from epoch {ck['epoch']} (best synth mask AP50 {best:.4f})", flush=True)
+        else:
+            print(f"no {out / 'last.pt'} to resume from: starting at epoch 0", flush=True)
+    if start_epoch == 0:  # a fresh run replaces an earlier one's config and log
+        (out / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+        (out / "log.jsonl").write_text("")
+    with open(out / "command.txt", "a" if start_epoch else "w") as f:  # the first line started the run
+        f.write(" ".join([".venv/bin/python", "tools/train_yolact.py", *sys.argv[1:]]) + "\n")
+
+    for epoch in range(start_epoch, epochs):
+        t0 = time.time()
+        sums: dict[str, float] = {}
+        order = data.order()
+        iters, skipped, data_s = 0, 0, 0.0
+        for b in range(0, len(order), bs):
+            td = time.time()
+            x, targets = to_batch([data.sample(i) for i in order[b:b + bs]], pre, device)
+            data_s += time.time() - td
+            for g in opt.param_groups:
+                g["lr"] = lr_at(step, total_steps, warmup, cfg["lr"])
+            losses = criterion(model(x), targets)
+            step += 1
+            iters += 1
+            if not torch.isfinite(losses["total"]):
+                skipped += 1  # one bad batch must not poison a day-long run
+                continue
+            opt.zero_grad(set_to_none=True)
+            losses["total"].backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), float(cfg["grad_clip"]))
+            opt.step()
+            for k, v in losses.items():
+                sums[k] = sums.get(k, 0.0) + v.item()
+        seconds = time.time() - t0
+        record = {"epoch": epoch, "loss": {k: round(v / max(1, iters - skipped), 5) for k, v in sums.items()},
+                  "lr": opt.param_groups[0]["lr"], "iters": iters, "skipped": skipped, "seconds": round(seconds, 1),
+                  "s_per_iter": round(seconds / max(1, iters), 3), "data_s_per_iter": round(data_s / max(1, iters), 3)}
+        if (epoch + 1) % int(val["every"]) == 0 or epoch + 1 == epochs:
+            tv = time.time()
+            record["val"] = {name: score_record(validate(model, frames, pre, decoder, device))
+                             for name, frames in val_sets.items()}
+            record["val_seconds"] = round(time.time() - tv, 1)
+            ap50 = record["val"]["synth"]["ap50"] or 0.0
+            if ap50 > best:
+                best = ap50
+                torch.save({"model": model.state_dict(), "net": asdict(net_cfg), "epoch": epoch,
+                            "val": record["val"], "input": spec.model_dump()}, out / "best.pt")
+        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "epoch": epoch, "step": step,
+                    "best_ap50": best, "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
+                    "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+                    "net": asdict(net_cfg), "input": spec.model_dump()}, out / "last.pt")
+        with open(out / "log.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+        print(json.dumps(record), flush=True)
+
+
+if __name__ == "__main__":
+    main()
