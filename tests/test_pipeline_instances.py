@@ -1,0 +1,71 @@
+"""A semantic and an instance model in one pipeline, fused to panoptic: every output written and read back.
+
+The instance model is our road YOLACT architecture with random weights, really exported to ONNX and run
+by ONNX Runtime; with untrained weights its scores sit near uniform, so the test lowers the score
+thresholds to get detections through every stage."""
+
+from __future__ import annotations
+
+import json
+
+import av
+import cv2
+import numpy as np
+import pytest
+import yaml
+
+from pipeline.labels import CAMVID
+from pipeline.modelcard import ModelCard, load_card, save_card
+from pipeline.stream.pipeline import Pipeline
+
+
+@pytest.fixture(scope="module")
+def road_yolact_card(tmp_path_factory):
+    torch = pytest.importorskip("torch", reason="torch (the `train` extra) exports the test YOLACT")
+    from pipeline.importers.yolact import input_spec
+    from pipeline.nets.yolact import Yolact, config_by_name
+    from pipeline.nets.yolact_export import export_yolact_onnx
+
+    directory = tmp_path_factory.mktemp("road_yolact")
+    cfg = config_by_name("edgeseg_yolact_road")
+    torch.manual_seed(0)
+    spec = input_spec(cfg)
+    export_yolact_onnx(Yolact(cfg), directory / "road.onnx", spec)
+    classes = ["Car", "Pedestrian", "Bicyclist"]
+    card = ModelCard(name="road_test", task="instance", file="road.onnx", architecture="YOLACT (random weights)",
+                     classes=classes, palette=[CAMVID.palette[CAMVID.index(c)] for c in classes],
+                     input=spec.model_dump(), output={"kind": "yolact"}, params=1, gflops=1.0, licence="Apache-2.0")
+    return load_card(save_card(card, directory / "road.yaml"))
+
+
+def test_semantic_instance_and_panoptic_in_one_pipeline(tmp_path, tiny_card, road_yolact_card):
+    out = tmp_path / "out"
+    config = tmp_path / "panoptic.yaml"
+    config.write_text(yaml.safe_dump({
+        "source": {"uri": "synth://?seed=3&size=320x180&frames=6", "id": "cam"},
+        "models": {"semantic": {"model": str(tiny_card.path), "threads": 1},
+                   "instance": {"model": str(road_yolact_card.path), "threads": 1, "threshold": 0.0}},
+        "panoptic": {"score_threshold": 0.0, "min_visible": 0.0},
+        "sinks": {"video": {}, "jsonl": {}, "masks": {}}, "out": str(out)}))
+    pipeline = Pipeline.from_config(config)
+    results = list(pipeline.results())
+    assert len(results) == 6
+    for r in results:
+        assert r.semantic.labels.shape == (180, 320)
+        assert len(r.instances) > 0 and r.instances.masks.shape[1:] == (180, 320)
+        assert set(r.instances.class_names) == {"Car", "Pedestrian", "Bicyclist"}
+        assert r.panoptic is not None and r.panoptic.ids.shape == (180, 320)
+        assert {"inference", "decode", "panoptic"} <= set(r.timings_ms)
+        ids = {s.id for s in r.panoptic.segments}
+        assert set(np.unique(r.panoptic.ids)) - {0} == ids  # every painted id is a listed segment
+        assert any(s.isthing for s in r.panoptic.segments)
+    lines = [json.loads(line) for line in (out / "cam.jsonl").read_text().splitlines()]
+    assert len(lines) == 6 and all(line["instances"] and line["panoptic"] for line in lines)
+    assert lines[0]["counts"] == results[0].instances.counts
+    panoptic_png = cv2.imread(str(out / "masks" / "cam_000000_panoptic.png"), cv2.IMREAD_COLOR)[:, :, ::-1]
+    rgb = panoptic_png.astype(np.int64)
+    encoded = rgb[..., 0] + 256 * rgb[..., 1] + 65536 * rgb[..., 2]
+    assert np.array_equal(encoded, results[0].panoptic.ids)
+    assert (out / "masks" / "cam_000000_instanceIds.png").exists()
+    with av.open(str(out / "cam.mp4")) as container:
+        assert sum(1 for _ in container.decode(video=0)) == 6
