@@ -207,3 +207,16 @@ def test_solid_white_right_every_frame(tmp_path, shared_dir):
     assert "221 frames in" in done.stdout and "end-to-end" in done.stdout
     assert len(jsonl(tmp_path / "solidWhiteRight.jsonl")) == 221
     assert decoded_frames(tmp_path / "solidWhiteRight.mp4") == 221
+
+
+def test_an_unwritable_output_of_a_later_source_is_one_line_before_anything_runs(tmp_path, tiny_card):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "b_masks").write_text("a file where the mask directory of source b should be")
+    config = make_config(tmp_path, [{"uri": "synth://?seed=1&size=160x90&frames=3", "id": "a"},
+                                    {"uri": "synth://?seed=2&size=160x90&frames=3", "id": "b"}], str(tiny_card.path))
+    pipeline = Pipeline(load_config(config, ["sinks.masks.dir={out}/{source}_masks"]))
+    with pytest.raises(EdgeSegError, match=r"b_masks: cannot create mask directory") as info:
+        list(pipeline.results())
+    assert "\n" not in str(info.value)
+    assert (tmp_path / "out" / "a.jsonl").read_text() == ""  # source a's sinks were opened, then closed
+    assert pipeline.report().frames == 0

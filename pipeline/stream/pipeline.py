@@ -8,6 +8,7 @@ loop; ``Pipeline.run()`` consumes it with a progress bar and handles Ctrl-C / SI
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
 import time
@@ -72,15 +73,17 @@ class Pipeline:
         def path(template: str) -> Path:
             return Path(template.format(out=self.config.out, source=source.source_id))
 
-        made: list[Sink] = []
         semantic = next((s.name for s in steps if s.role == "semantic"), "")
-        if sinks.video is not None:
-            made.append(VideoSink(path(sinks.video.path), source.fps or DEFAULT_FPS, crf=sinks.video.crf,
-                                  alpha=sinks.video.alpha))
-        if sinks.jsonl is not None:
-            made.append(JsonlSink(path(sinks.jsonl.path), semantic))
-        if sinks.masks is not None:
-            made.append(MaskSink(path(sinks.masks.dir)))
+        with contextlib.ExitStack() as opened:  # a sink that fails to open closes the ones opened before it
+            made: list[Sink] = []
+            if sinks.video is not None:
+                made.append(opened.enter_context(VideoSink(path(sinks.video.path), source.fps or DEFAULT_FPS,
+                                                           crf=sinks.video.crf, alpha=sinks.video.alpha)))
+            if sinks.jsonl is not None:
+                made.append(opened.enter_context(JsonlSink(path(sinks.jsonl.path), semantic)))
+            if sinks.masks is not None:
+                made.append(opened.enter_context(MaskSink(path(sinks.masks.dir))))
+            opened.pop_all()
         return made
 
     def _chain(self, source: Source, source_cfg: SourceConfig, steps: list[ModelStep], results: StageQueue) -> None:
@@ -144,13 +147,17 @@ class Pipeline:
         try:
             self._open_sources()
             steps = load_models(self.config.models, self.where)
-        except EdgeSegError:
+            results: StageQueue = StageQueue(self.config.queue_size * len(self.sources),
+                                             producers=len(self.sources))
+            for source, source_cfg in zip(self.sources, self.config.sources):
+                self._chain(source, source_cfg, steps, results)
+        except EdgeSegError:  # nothing runs yet: close what was opened (a later source's sink may have failed)
+            for thread in self._threads:
+                if isinstance(thread, StageThread) and thread.finish is not None:
+                    thread.finish()
             for source in self.sources:
                 source.close()
             raise
-        results: StageQueue = StageQueue(self.config.queue_size * len(self.sources), producers=len(self.sources))
-        for source, source_cfg in zip(self.sources, self.config.sources):
-            self._chain(source, source_cfg, steps, results)
         self._started = time.perf_counter()
         for thread in self._threads:
             thread.start()
