@@ -57,10 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(handler="pipeline.synth.cli:run")
 
     e = sub.add_parser(
-        "eval", help="measure a model on a labelled dataset (mIoU, per-class IoU)",
-        description="Evaluate a semantic model on a dataset given as KIND:DIR. Supported: camvid:DIR "
+        "eval", help="measure a model on a labelled dataset (mIoU, or mask AP for instance models)",
+        description="Evaluate a model on a dataset given as KIND:DIR. Supported: camvid:DIR "
                     "(DIR/<split>/*.png|*.jpg with labels in DIR/<split>annot/) and synth:SEEDS (the synthetic "
-                    "road world, e.g. synth:9000-9004: 20 frames per seed at 640x360; training uses 1000-1031).")
+                    "road world, e.g. synth:9000-9004: 20 frames per seed at 640x360; training uses 1000-1031). "
+                    "Semantic models: mIoU and per-class IoU. Instance models (task 'instance' in the card): "
+                    "COCO mask AP and AP50 over Car, Pedestrian and Bicyclist; CamVid instances are connected "
+                    "components of each class, synthetic ones the renderer's objects.")
     e.add_argument("dataset", help="dataset as KIND:DIR, e.g. camvid:../shared/data/camvid or synth:9000-9004")
     e.add_argument("--split", default="val", choices=["train", "val", "test"], help="split (default val)")
     e.add_argument("--model", default=DEFAULT_SEMANTIC_MODEL,

@@ -1,8 +1,12 @@
-"""`edgeseg eval KIND:DIR`: a semantic model's mIoU, per-class IoU and accuracies on a labelled split.
+"""`edgeseg eval KIND:DIR`: a model's scores on a labelled split, by the task its card declares.
 
-:func:`evaluate_semantic` is the reusable part (training tools call it); :func:`run` adds the
-progress bar, the table and the ``--json`` dump, which is a :class:`SemanticMetrics` so that a
-model card can embed it under ``metrics``.
+Semantic models: mIoU, per-class IoU and accuracies. Instance models: COCO mask AP and AP50 (and per-class
+mask AP) against the instance ground truth the road YOLACT's training validates on, derived by the same
+functions (pipeline.train.instance_data) with the same thresholds (:class:`InstanceRules`).
+
+:func:`evaluate_semantic` and :func:`evaluate_instances` are the reusable parts (training and export tools
+call them); :func:`run` adds the progress bar, the table and the ``--json`` dump, which is a
+:class:`SemanticMetrics` or :class:`InstanceMetrics` so that a model card can embed it under ``metrics``.
 """
 
 from __future__ import annotations
@@ -10,7 +14,8 @@ from __future__ import annotations
 import argparse
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 
@@ -21,14 +26,18 @@ from rich.table import Table
 
 from pipeline import runtime
 from pipeline.decoders import SemanticDecoder
+from pipeline.decoders.yolact import YolactDecoder
 from pipeline.errors import EdgeSegError
 from pipeline.eval.datasets import Dataset, open_dataset
+from pipeline.eval.instances import InstanceAccumulator
 from pipeline.eval.semantic import SemanticAccumulator
 from pipeline.labels import LABEL_SETS, LabelSet, mapping_lut
-from pipeline.modelcard import ClassMetrics, LoadedCard, SemanticMetrics, engines_dirs, find_card
+from pipeline.modelcard import ClassMetrics, InstanceMetrics, LoadedCard, SemanticMetrics, engines_dirs, find_card
 from pipeline.preprocess import Preprocessor
+from pipeline.train.instance_data import THING_CLASSES, InstanceImage, camvid_instances, synth_validation
 
 VOID_NAMES = {"void", "background", "unlabelled", "unlabeled"}
+EVAL_SCORE_THRESHOLD = 0.05  # the official YOLACT evaluation's: AP rewards low-confidence detections
 
 
 def prediction_lut(loaded_card: LoadedCard, label_set: LabelSet) -> np.ndarray | None:
@@ -95,6 +104,76 @@ def evaluate_semantic(loaded_card: LoadedCard, dataset: Dataset, threads: int = 
     )
 
 
+@dataclass(frozen=True)
+class InstanceRules:
+    """Which objects count as ground-truth instances. The defaults are the ``instances`` section of
+    tools/train_configs/edgeseg_yolact_road.yaml, so `edgeseg eval` scores what training validation
+    scores (a test keeps them equal)."""
+
+    camvid_min_area: int = 50  # pixels of a CamVid connected component
+    synth_min_area: int = 30  # visible pixels at 640x360
+    synth_min_visible: float = 0.15  # visible share of the unoccluded object
+
+
+def _camvid_truth(dataset: Dataset, rules: InstanceRules, total: int) -> Iterator[InstanceImage]:
+    for sample in islice(dataset, total):
+        yield camvid_instances(sample.image, sample.labels, rules.camvid_min_area)
+
+
+def _synth_truth(dataset: Dataset, rules: InstanceRules, total: int) -> Iterator[InstanceImage]:
+    seeds = dataset.seeds[:math.ceil(total / dataset.frames_per_seed)]  # render only the seeds needed
+    yield from synth_validation(seeds, rules.synth_min_area, rules.synth_min_visible)[:total]
+
+
+INSTANCE_TRUTH: dict[str, Callable[[Dataset, InstanceRules, int], Iterator[InstanceImage]]] = {
+    "camvid": _camvid_truth,  # connected components of the thing classes
+    "synth": _synth_truth,  # the renderer's exact objects
+}
+
+
+def evaluate_instances(loaded_card: LoadedCard, dataset: Dataset, threads: int = 0, limit: int | None = None,
+                       progress: Callable[[int, int], None] | None = None,
+                       rules: InstanceRules = InstanceRules()) -> InstanceMetrics:
+    """Mask AP of an instance model on ``dataset`` (the first ``limit`` images): ONNX Runtime, the card's
+    preprocessing and YOLACT decoder at the official evaluation threshold (0.05), pycocotools' COCOeval over
+    Car, Pedestrian and Bicyclist (matched by name). ``progress`` as in :func:`evaluate_semantic`."""
+    card = loaded_card.card
+    truth = INSTANCE_TRUTH.get(dataset.kind)
+    if truth is None:
+        raise EdgeSegError(f"dataset '{dataset.name}': no instance ground truth for kind '{dataset.kind}' "
+                           f"(instance models are evaluated on: {', '.join(INSTANCE_TRUTH)})")
+    if not set(card.classes) & set(THING_CLASSES):
+        raise EdgeSegError(f"{loaded_card.path}: model classes ({', '.join(card.classes[:5])}"
+                           f"{', ...' if len(card.classes) > 5 else ''}) include none of the instance ground "
+                           f"truth's classes ({', '.join(THING_CLASSES)})")
+    session = runtime.load(loaded_card, threads=threads)
+    preprocess = Preprocessor(card.input)
+    decode = YolactDecoder.from_card(card, score_threshold=EVAL_SCORE_THRESHOLD)
+    accumulator = InstanceAccumulator(THING_CLASSES)
+    total = min(len(dataset), limit) if limit else len(dataset)
+    if progress:
+        progress(0, total)
+    for done, frame in enumerate(truth(dataset, rules, total), start=1):
+        outputs = session.run(preprocess(frame.image))
+        accumulator.update(frame.to_instances(), decode(outputs, [(frame.image.shape[1], frame.image.shape[0])])[0])
+        if progress:
+            progress(done, total)
+    s = accumulator.scores()
+    if s.ground_truth == 0:
+        raise EdgeSegError(f"dataset '{dataset.name}': no ground-truth instances in {s.images} images, "
+                           f"so mask AP is undefined (evaluate more images)")
+    return InstanceMetrics(
+        dataset=dataset.name,
+        resolution=f"{card.input.width}x{card.input.height}",
+        mask_ap=s.ap,
+        mask_ap50=s.ap50,
+        per_class_mask_ap={name: float(ap) for name, ap in s.ap_per_class.items() if not math.isnan(ap)},
+        images=s.images,
+        instances=s.ground_truth,
+        command=_command(loaded_card, dataset, limit),
+    )
+
+
 def _table(metrics: SemanticMetrics, label_set: LabelSet, model: str) -> Table:
     table = Table(title=f"{model} on {metrics.dataset} ({metrics.images} images, input {metrics.resolution})")
     table.add_column("class")
@@ -109,6 +188,20 @@ def _table(metrics: SemanticMetrics, label_set: LabelSet, model: str) -> Table:
     table.add_row("mIoU", f"{metrics.miou * 100:.2f}", "", style="bold")
     table.add_row("pixel accuracy", "", f"{metrics.pixel_accuracy * 100:.2f}")
     table.add_row("mean accuracy", "", f"{metrics.mean_accuracy * 100:.2f}")
+    return table
+
+
+def _instance_table(metrics: InstanceMetrics, model: str) -> Table:
+    table = Table(title=f"{model} on {metrics.dataset} ({metrics.images} images, {metrics.instances} instances, "
+                        f"input {metrics.resolution})")
+    table.add_column("class")
+    table.add_column("mask AP %", justify="right")
+    for name in THING_CLASSES:
+        ap = metrics.per_class_mask_ap.get(name)
+        table.add_row(name, "-" if ap is None else f"{ap * 100:.2f}")
+    table.add_section()
+    table.add_row("mask AP (IoU 0.50:0.95)", f"{metrics.mask_ap * 100:.2f}", style="bold")
+    table.add_row("mask AP50", f"{metrics.mask_ap50 * 100:.2f}")
     return table
 
 
@@ -130,15 +223,22 @@ def run(args: argparse.Namespace) -> int:
             bar.start_task(task)
         bar.update(task, completed=done, total=total)
 
+    instance = loaded_card.card.task == "instance"
+    evaluate = evaluate_instances if instance else evaluate_semantic
     start = time.perf_counter()
     try:
-        metrics = evaluate_semantic(loaded_card, dataset, threads=args.threads, limit=args.limit, progress=progress)
+        metrics = evaluate(loaded_card, dataset, threads=args.threads, limit=args.limit, progress=progress)
     finally:
         if bar.live.is_started:
             bar.stop()
     seconds = time.perf_counter() - start
-    console.print(_table(metrics, dataset.label_set, loaded_card.card.name))
-    console.print(f"{metrics.images} images in {seconds:.1f} s; mIoU {metrics.miou * 100:.2f}")
+    if instance:
+        console.print(_instance_table(metrics, loaded_card.card.name))
+        console.print(f"{metrics.images} images in {seconds:.1f} s; mask AP {metrics.mask_ap * 100:.2f}, "
+                      f"AP50 {metrics.mask_ap50 * 100:.2f}")
+    else:
+        console.print(_table(metrics, dataset.label_set, loaded_card.card.name))
+        console.print(f"{metrics.images} images in {seconds:.1f} s; mIoU {metrics.miou * 100:.2f}")
     if args.json:
         path = Path(args.json)
         try:

@@ -1,0 +1,156 @@
+"""Export a trained road YOLACT checkpoint to engines/<name>.onnx with its model card, measured.
+
+The card's numbers are produced here by the code users run: mask AP / AP50 on CamVid val instances and
+on the held-out synthetic seeds through `pipeline.eval.cli.evaluate_instances` (the exported ONNX file in
+ONNX Runtime, our preprocessing, the numpy YOLACT decoder, pycocotools), with the instance ground-truth
+rules of the training config, and ONNX Runtime CPU latency at 1 and 2 threads. Run after training:
+
+    .venv/bin/python tools/export_yolact.py tools/train_configs/edgeseg_yolact_road.yaml
+"""
+
+from __future__ import annotations
+
+import argparse
+import pickle
+import sys
+from pathlib import Path
+
+import torch
+from rich.console import Console
+from train_yolact import input_spec, load_config  # tools/ is on sys.path when this script runs
+
+from pipeline.errors import EdgeSegError
+from pipeline.eval.cli import InstanceRules, evaluate_instances
+from pipeline.eval.datasets import open_dataset
+from pipeline.labels import CAMVID
+from pipeline.modelcard import (REPO_ENGINES, DataRef, LoadedCard, ModelCard, OutputSpec, PostprocessSpec,
+                                TrainingInfo, save_card)
+from pipeline.nets.export import machine_description, measure_latency, onnx_gflops
+from pipeline.nets.yolact import Yolact, config_by_name
+from pipeline.nets.yolact_export import export_yolact_onnx
+from pipeline.train.instance_data import THING_CLASSES
+
+REPO = Path(__file__).resolve().parent.parent
+SYNTH_VAL = "synth:9000-9004"  # held-out seeds (the config's val.synth_seeds); training draws from synth.seeds
+CAMVID_LICENCE = "CamVid: research use; not redistributed"
+OURS = "Apache-2.0 (ours)"
+
+
+def training_data(cfg: dict) -> list[DataRef]:
+    first, last = cfg["synth"]["seeds"]
+    return [
+        DataRef(name="CamVid train (367 images, SegNet tutorial preparation, ../shared/data/camvid): instances "
+                     "from connected components of Car/Pedestrian/Bicyclist, plus copy-paste of them",
+                licence=CAMVID_LICENCE, role="train"),
+        DataRef(name=f"EdgeSeg synthetic road world, seeds {first}-{last} (pipeline/synth), exact instances",
+                licence=OURS, role="train"),
+        DataRef(name="CamVid val (101 images), connected-component instances", licence=CAMVID_LICENCE, role="val"),
+        DataRef(name=f"EdgeSeg synthetic road world, held-out seeds {SYNTH_VAL[6:]}", licence=OURS, role="val"),
+    ]
+
+
+def load_model(cfg: dict, ckpt_path: Path) -> tuple[Yolact, dict]:
+    """The checkpoint's weights in the config's net, and the checkpoint (one-line errors for a wrong file)."""
+    if not ckpt_path.is_file():
+        raise EdgeSegError(f"{ckpt_path}: checkpoint not found (train first, or pass --checkpoint)")
+    try:
+        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+    except (RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as e:
+        raise EdgeSegError(f"{ckpt_path}: cannot be read as a torch checkpoint: {str(e).splitlines()[0]}") from None
+    if not isinstance(ckpt, dict) or "model" not in ckpt or "net" not in ckpt:
+        raise EdgeSegError(f"{ckpt_path}: not a tools/train_yolact.py checkpoint (no 'model' and 'net' entries)")
+    if ckpt["net"]["name"] != cfg["net"]:
+        raise EdgeSegError(f"{ckpt_path}: a checkpoint of net {ckpt['net']['name']}, the config names {cfg['net']}")
+    model = Yolact(config_by_name(cfg["net"]))
+    model.load_state_dict(ckpt["model"])
+    return model.eval(), ckpt
+
+
+def export(args: argparse.Namespace) -> None:
+    console = Console()
+    config_path = Path(args.config)
+    cfg = load_config(config_path)
+    name = cfg["name"]
+    model, ckpt = load_model(cfg, Path(args.checkpoint or REPO / "runs" / name / "best.pt"))
+    net_cfg = model.cfg
+    w, h = net_cfg.input_size
+    spec = input_spec(cfg, config_path, w)
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    onnx_path = out / f"{name}.onnx"
+    exported = export_yolact_onnx(model, onnx_path, spec)
+    console.print(f"exported {onnx_path} (ONNX Runtime vs torch max abs diff "
+                  f"{max(exported.max_abs_diff.values()):.2e})")
+
+    config_rel = config_path.resolve().relative_to(REPO) if config_path.resolve().is_relative_to(REPO) else config_path
+    export_command = f".venv/bin/python tools/export_yolact.py {config_rel}"
+    classes = list(THING_CLASSES)
+    card = ModelCard(
+        name=name,
+        task="instance",
+        file=onnx_path.name,
+        architecture=f"YOLACT {net_cfg.name} (pipeline/nets/yolact.py): {net_cfg.backbone} x{net_cfg.backbone_width} "
+                     f"backbone, FPN {net_cfg.fpn_channels} channels, {net_cfg.proto_channels}-channel protonet, "
+                     f"{w}x{h}, {exported.num_priors} priors",
+        classes=classes,
+        palette=[tuple(CAMVID.palette[CAMVID.index(c)]) for c in classes],
+        input=spec,
+        output=OutputSpec(name="conf", kind="yolact"),
+        postprocess=PostprocessSpec(),
+        params=model.inference_parameters(),
+        gflops=round(onnx_gflops(onnx_path, (1, 3, h, w)), 3),
+        licence="Apache-2.0 (code); weights trained on CamVid, whose research-use terms apply",
+        description="Our real-time road instance segmentation net (cars, pedestrians, cyclists), trained from "
+                    "scratch on CamVid and the synthetic road world. Outputs loc, conf (softmax, background "
+                    "first), mask (tanh coefficients), proto (HWC) and the constant priors; the image is "
+                    f"stretched to {w}x{h}. Metrics use the evaluation score threshold 0.05; postprocess holds "
+                    "the display defaults.",
+        training=TrainingInfo(
+            data=training_data(cfg),
+            command=f".venv/bin/python tools/train_yolact.py {config_rel} && {export_command}",
+            seed=int(cfg["seed"]),
+            config=str(config_rel),
+            epochs=int(ckpt["epoch"]) + 1,
+            hardware="2 CPU cores (" + machine_description() + "), no GPU",
+        ),
+    )
+    card_path = save_card(card, out / f"{name}.yaml")  # evaluate_instances reads the ONNX file beside the card
+    loaded = LoadedCard(card, card_path)
+
+    inst = cfg["instances"]
+    rules = InstanceRules(camvid_min_area=int(inst["camvid_min_area"]), synth_min_area=int(inst["synth_min_area"]),
+                          synth_min_visible=float(inst["synth_min_visible"]))
+    metrics = {}
+    for key, dataset_spec in (("camvid_val", f"camvid:{args.camvid}"), ("synth_val", SYNTH_VAL)):
+        m = evaluate_instances(loaded, open_dataset(dataset_spec, "val"), threads=2, limit=args.limit, rules=rules)
+        # Record the command with a repo-relative CamVid path so it reads the same on every machine.
+        metrics[key] = m.model_copy(update={"command": m.command.replace(str(args.camvid), "../shared/data/camvid")})
+        console.print(f"{key}: mask AP {m.mask_ap * 100:.2f}, AP50 {m.mask_ap50 * 100:.2f} "
+                      f"({m.images} images, {m.instances} instances)")
+    latency = [measure_latency(onnx_path, spec, threads=t, runs=args.latency_runs, command=export_command)
+               for t in (1, 2)]
+    for lat in latency:
+        console.print(f"latency {lat.threads} thread(s): median {lat.median_ms} ms, p90 {lat.p90_ms} ms")
+    save_card(card.model_copy(update={"metrics": metrics, "latency": latency}), card_path)
+    console.print(f"wrote {card_path}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("config", help="the training config the checkpoint was trained with")
+    ap.add_argument("--checkpoint", help="default runs/<name>/best.pt")
+    ap.add_argument("--out", default=str(REPO_ENGINES), help="directory for the ONNX file and card (default engines/)")
+    ap.add_argument("--camvid", default=str(REPO.parent / "shared" / "data" / "camvid"),
+                    help="CamVid root for val mask AP")
+    ap.add_argument("--limit", type=int, help="evaluate only the first N images of each set (smoke tests)")
+    ap.add_argument("--latency-runs", type=int, default=50)
+    args = ap.parse_args()
+    try:
+        export(args)
+    except EdgeSegError as e:  # a missing checkpoint or a bad config: one line, no traceback
+        sys.exit(f"export_yolact: {e}")
+
+
+if __name__ == "__main__":
+    main()
