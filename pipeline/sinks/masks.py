@@ -98,18 +98,23 @@ def instance_id_map(instances: Instances) -> np.ndarray:
     return ids
 
 
-def write_instance_png(path: str | Path, ids: np.ndarray) -> Path:
-    """A 16-bit greyscale PNG of HxW uint16 ``ids``. OpenCV's default PNG settings: for these maps (mostly
-    0, a few flat regions) they are both faster and smaller than an explicit zlib level 1."""
+def _write_png(path: str | Path, image: np.ndarray, what: str) -> Path:
+    """``image`` as a PNG with OpenCV's default settings: for these maps (mostly flat regions) they are both
+    faster and smaller than an explicit zlib level 1."""
     path = Path(path)
-    ok, png = cv2.imencode(".png", ids)
+    ok, png = cv2.imencode(".png", image)
     if not ok:
-        raise EdgeSegError(f"{path}: PNG encoding of the instance-id map failed")
+        raise EdgeSegError(f"{path}: PNG encoding of the {what} failed")
     try:
         path.write_bytes(png.tobytes())
     except OSError as e:
         raise EdgeSegError(f"{path}: cannot write mask: {e.strerror}") from None
     return path
+
+
+def write_instance_png(path: str | Path, ids: np.ndarray) -> Path:
+    """A 16-bit greyscale PNG of HxW uint16 ``ids``."""
+    return _write_png(path, ids, "instance-id map")
 
 
 def panoptic_rgb(ids: np.ndarray) -> np.ndarray:
@@ -120,16 +125,8 @@ def panoptic_rgb(ids: np.ndarray) -> np.ndarray:
 
 
 def write_panoptic_png(path: str | Path, ids: np.ndarray) -> Path:
-    """The RGB panoptic PNG of the module docstring, with OpenCV's default PNG settings."""
-    path = Path(path)
-    ok, png = cv2.imencode(".png", panoptic_rgb(ids))
-    if not ok:
-        raise EdgeSegError(f"{path}: PNG encoding of the panoptic map failed")
-    try:
-        path.write_bytes(png.tobytes())
-    except OSError as e:
-        raise EdgeSegError(f"{path}: cannot write mask: {e.strerror}") from None
-    return path
+    """The RGB panoptic PNG of the module docstring."""
+    return _write_png(path, panoptic_rgb(ids), "panoptic map")
 
 
 def mask_name(source_id: str, frame_index: int, kind: str = "labelIds") -> str:
