@@ -27,14 +27,13 @@ def run_pipeline(pipeline: Pipeline, console: Console, metrics_json: str | None 
     with Progress(*columns, console=bar_console, transient=True,
                   disable=not progress or not bar_console.is_terminal) as bar:
         task = bar.add_task("starting", total=None, fps="")
-        state = {"n": 0}
 
         def advance(result) -> None:
-            state["n"] += 1
-            if state["n"] == 1:
+            done = int(bar.tasks[0].completed)  # frames shown so far (the task counts them, shown or not)
+            if done == 0:  # sources are open now: their names and lengths are known
                 bar.update(task, total=pipeline.total_frames(),
                            description=", ".join(s.source_id for s in pipeline.sources))
-            if state["n"] % 10 == 0:
+            elif done % 10 == 0:
                 snap = pipeline.end_to_end.snapshot()
                 bar.update(task, fps=f"{snap.fps:.1f} fps" if snap.fps else "")
             bar.advance(task)
