@@ -63,7 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "road world, e.g. synth:9000-9004: 20 frames per seed at 640x360; training uses 1000-1031). "
                     "Semantic models: mIoU and per-class IoU. Instance models (task 'instance' in the card): "
                     "COCO mask AP and AP50 over Car, Pedestrian and Bicyclist; CamVid instances are connected "
-                    "components of each class, synthetic ones the renderer's objects.")
+                    "components of each class, synthetic ones the renderer's objects. With --panoptic CONFIG: "
+                    "PQ/SQ/RQ of that pipeline config's panoptic output against the synthetic world's exact "
+                    "panoptic ground truth.")
     e.add_argument("dataset", help="dataset as KIND:DIR, e.g. camvid:../shared/data/camvid or synth:9000-9004")
     e.add_argument("--split", default="val", choices=["train", "val", "test"], help="split (default val)")
     e.add_argument("--model", default=DEFAULT_SEMANTIC_MODEL,
@@ -71,6 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--json", metavar="PATH", help="also write the metrics as JSON")
     e.add_argument("--limit", type=int, help="evaluate only the first N images")
     e.add_argument("--threads", type=int, default=0, help="ONNX Runtime intra-op threads (0 = all cores)")
+    e.add_argument("--panoptic", metavar="CONFIG",
+                   help="score panoptic quality (PQ, SQ, RQ) instead: the fused output of a pipeline config's "
+                        "semantic and instance models and its 'panoptic' section (synth:SEEDS only), e.g. "
+                        "--panoptic demo")
     e.set_defaults(handler="pipeline.eval.cli:run")
 
     i = sub.add_parser(

@@ -158,6 +158,22 @@ class InstanceMetrics(_Strict):
     command: str
 
 
+class PanopticMetrics(_Strict):
+    """Panoptic quality of a pipeline's fused output (a semantic and an instance model plus the fusion
+    settings of a pipeline config), as :mod:`pipeline.eval.panoptic` computes it."""
+
+    dataset: str  # e.g. "synth:9000-9004"
+    config: str  # the pipeline config whose models and panoptic section were scored
+    pq: float
+    sq: float
+    rq: float
+    pq_things: float
+    pq_stuff: float
+    per_class_pq: dict[str, float] = {}
+    images: int
+    command: str
+
+
 class Latency(_Strict):
     runtime: str  # "onnxruntime 1.31.1"
     provider: str  # "CPUExecutionProvider"

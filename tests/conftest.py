@@ -101,3 +101,24 @@ def tiny_torch_net():
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
+
+
+@pytest.fixture(scope="session")
+def road_yolact_card(tmp_path_factory) -> LoadedCard:
+    """Our road YOLACT architecture with random weights, exported to ONNX by the real exporter: scores near
+    uniform, so tests that need detections lower the score thresholds."""
+    torch = pytest.importorskip("torch", reason="torch (the `train` extra) exports the test YOLACT")
+    from pipeline.importers.yolact import input_spec
+    from pipeline.nets.yolact import Yolact, config_by_name
+    from pipeline.nets.yolact_export import export_yolact_onnx
+
+    directory = tmp_path_factory.mktemp("road_yolact")
+    cfg = config_by_name("edgeseg_yolact_road")
+    torch.manual_seed(0)
+    spec = input_spec(cfg)
+    export_yolact_onnx(Yolact(cfg), directory / "road.onnx", spec)
+    classes = ["Car", "Pedestrian", "Bicyclist"]
+    card = ModelCard(name="road_test", task="instance", file="road.onnx", architecture="YOLACT (random weights)",
+                     classes=classes, palette=[CAMVID.palette[CAMVID.index(c)] for c in classes],
+                     input=spec.model_dump(), output={"kind": "yolact"}, params=1, gflops=1.0, licence="Apache-2.0")
+    return load_card(save_card(card, directory / "road.yaml"))

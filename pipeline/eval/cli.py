@@ -1,6 +1,7 @@
 """`edgeseg eval KIND:DIR`: a model's scores on a labelled split, by the task its card declares.
 
-Semantic models: mIoU, per-class IoU and accuracies. Instance models: COCO mask AP and AP50 (and per-class
+Semantic models: mIoU, per-class IoU and accuracies. ``--panoptic CONFIG``: PQ of a pipeline config's fused
+output (:mod:`pipeline.eval.panoptic_run`). Instance models: COCO mask AP and AP50 (and per-class
 mask AP) against the instance ground truth the road YOLACT's training validates on, derived by the same
 functions (pipeline.train.instance_data) with the same thresholds (:class:`InstanceRules`).
 
@@ -30,6 +31,7 @@ from pipeline.decoders.yolact import YolactDecoder
 from pipeline.errors import EdgeSegError
 from pipeline.eval.datasets import Dataset, open_dataset
 from pipeline.eval.instances import InstanceAccumulator
+from pipeline.eval.panoptic_run import evaluate_panoptic, panoptic_table
 from pipeline.eval.semantic import SemanticAccumulator
 from pipeline.labels import LABEL_SETS, LabelSet, mapping_lut
 from pipeline.modelcard import ClassMetrics, InstanceMetrics, LoadedCard, SemanticMetrics, engines_dirs, find_card
@@ -211,11 +213,12 @@ def run(args: argparse.Namespace) -> int:
     if args.threads < 0:
         raise EdgeSegError(f"--threads must be 0 (all cores) or more, got {args.threads}")
     dataset = open_dataset(args.dataset, args.split)
-    loaded_card = find_card(args.model)
+    loaded_card = None if args.panoptic else find_card(args.model)
     console = Console()
     bar = Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
                    TimeRemainingColumn(), console=console, transient=True)
-    task = bar.add_task(f"eval {loaded_card.card.name} on {dataset.name}", total=None, start=False)
+    what = f"panoptic {args.panoptic}" if args.panoptic else loaded_card.card.name
+    task = bar.add_task(f"eval {what} on {dataset.name}", total=None, start=False)
 
     def progress(done: int, total: int) -> None:
         if done == 0:  # the model loaded: show the bar only now, so that load errors print alone
@@ -223,16 +226,24 @@ def run(args: argparse.Namespace) -> int:
             bar.start_task(task)
         bar.update(task, completed=done, total=total)
 
-    instance = loaded_card.card.task == "instance"
-    evaluate = evaluate_instances if instance else evaluate_semantic
+    instance = loaded_card is not None and loaded_card.card.task == "instance"
     start = time.perf_counter()
     try:
-        metrics = evaluate(loaded_card, dataset, threads=args.threads, limit=args.limit, progress=progress)
+        if args.panoptic:
+            metrics = evaluate_panoptic(args.panoptic, dataset, threads=args.threads, limit=args.limit,
+                                        progress=progress)
+        else:
+            evaluate = evaluate_instances if instance else evaluate_semantic
+            metrics = evaluate(loaded_card, dataset, threads=args.threads, limit=args.limit, progress=progress)
     finally:
         if bar.live.is_started:
             bar.stop()
     seconds = time.perf_counter() - start
-    if instance:
+    if args.panoptic:
+        console.print(panoptic_table(metrics, dataset.label_set.classes))
+        console.print(f"{metrics.images} images in {seconds:.1f} s; PQ {metrics.pq * 100:.2f} "
+                      f"(things {metrics.pq_things * 100:.2f}, stuff {metrics.pq_stuff * 100:.2f})")
+    elif instance:
         console.print(_instance_table(metrics, loaded_card.card.name))
         console.print(f"{metrics.images} images in {seconds:.1f} s; mask AP {metrics.mask_ap * 100:.2f}, "
                       f"AP50 {metrics.mask_ap50 * 100:.2f}")
