@@ -17,9 +17,12 @@ $(VENV)/.runtime: pyproject.toml | $(PY)
 
 # torch goes first with an exact pin so no resolver ever reaches for a CUDA build.
 # The gst extra (PyGObject) compiles against system libraries, so system-deps comes first.
+# TrackEval and the reference trackers (tools/eval_tracking.py) go in with --no-deps: their declared
+# opencv-python would replace opencv-python-headless.
 $(VENV)/.dev: pyproject.toml $(VENV)/.runtime | system-deps
 	$(PIP) install torch==2.13.0
 	$(PIP) install -e '.[train,eval,dev,gst]'
+	$(PIP) install --no-deps trackeval==1.3.0 supervision==0.31.2 trackers==2.6.1
 	touch $@
 
 install: $(VENV)/.runtime

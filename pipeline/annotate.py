@@ -23,6 +23,8 @@ class Annotator(Protocol):
 def distinct_colours(n: int) -> np.ndarray:
     """``n`` saturated BGR colours whose hues step by the golden ratio around the colour wheel, so that
     neighbouring indices (consecutive track ids, say) get far-apart hues and no colour repeats."""
+    if n == 0:  # OpenCV rejects an empty image
+        return np.zeros((0, 3), np.uint8)
     hues = (np.arange(n) * 0.6180339887 % 1.0 * 180).astype(np.uint8)  # OpenCV's 8-bit hue is 0..179
     values = np.where(np.arange(n) % 2, 200, 255).astype(np.uint8)  # alternate brightness: more contrast
     hsv = np.stack([hues, np.full(n, 230, np.uint8), values], axis=1)[None]
@@ -88,8 +90,11 @@ class InstanceAnnotator:
         return np.asarray(keys, np.int64) % len(self.colours)
 
     def label(self, instances: Instances, i: int) -> str:
+        """``"Car 0.92 #17"``; without the id where there is none (no tracker, or -1: not a confirmed track)."""
         text = f"{instances.class_names[instances.classes[i]]} {instances.scores[i]:.2f}"
-        return text if instances.track_ids is None else f"{text} #{instances.track_ids[i]}"
+        if instances.track_ids is None or instances.track_ids[i] < 0:
+            return text
+        return f"{text} #{instances.track_ids[i]}"
 
     def annotate(self, scene: np.ndarray, result: FrameResult) -> np.ndarray:
         instances = result.instances

@@ -141,6 +141,30 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--model", default=DEFAULT_SEMANTIC_MODEL, help="semantic model name or card path")
     d.set_defaults(handler="pipeline.stream.cli:demo")
 
+    t = sub.add_parser(
+        "track", help="run the tracker alone on a detection file and write tracking results",
+        description="Track the detections of a public benchmark file with edgeseg's tracker (default "
+                    "parameters, or --tracker) and write the results in the same benchmark's format, ready for its "
+                    "evaluation tools. mot: MOTChallenge 'frame,id,x,y,w,h,score,...' (1-based frames; det.txt, "
+                    "gt.txt), written as MOTChallenge results. kitti: KITTI tracking, either PointRCNN detection "
+                    "files 'frame,type,x1,y1,x2,y2,score,...' (type 1 Pedestrian, 2 Car, 3 Cyclist; the logit-like "
+                    "score is mapped to [0,1] by a sigmoid) or label_02 files 'frame track_id type ... x1 y1 x2 y2 "
+                    "...', written as KITTI tracking results. Frame k is at time k / fps.",
+        epilog="Example: edgeseg track --det ../shared/data/tracking/kitti/det_pointrcnn/Car/0000.txt "
+               "--format kitti --out out/track/0000.txt")
+    t.add_argument("--det", required=True, metavar="FILE", help="detection file")
+    t.add_argument("--format", required=True, choices=["mot", "kitti"], help="format of the detection file")
+    t.add_argument("--classes", metavar="A,B",
+                   help="track only these classes, comma separated (kitti: car, pedestrian, cyclist, van, truck, "
+                        "person_sitting, tram, misc; mot: pedestrian). Default: all")
+    t.add_argument("--fps", type=float, metavar="F",
+                   help="frame rate of the sequence (default 25 for mot, as MOT15 TUD; 10 for kitti)")
+    t.add_argument("--tracker", metavar="YAML",
+                   help="tracker parameters: a YAML mapping of TrackerConfig keys (high_score, lost_timeout_s, ...; "
+                        "see pipeline/tracking/config.py), or a pipeline config whose 'tracker' section is used")
+    t.add_argument("--out", required=True, metavar="FILE", help="results file to write (folders are created)")
+    t.set_defaults(handler="pipeline.tracking.cli:run")
+
     m = sub.add_parser("models", help="list the model cards found in engines/",
                        description="List model cards with their task, input size, params and measured quality.")
     m.set_defaults(handler="pipeline.models_cmd:run")

@@ -11,8 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # analytics builds on these types; only the annotation refers back
+    from pipeline.analytics import AnalyticsResult
 
 
 @dataclass(frozen=True)
@@ -105,3 +109,4 @@ class FrameResult:
     instances: Instances | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)  # stage name -> milliseconds
     panoptic: PanopticMap | None = None
+    analytics: AnalyticsResult | None = None

@@ -90,6 +90,8 @@ def test_labels_name_class_score_and_track_at_the_box_corner(synth_frames):
     assert annotator.label(instances, i) == f"{CAMVID.classes[instances.classes[i]]} 1.00 #{instances.track_ids[i]}"
     without = dataclasses.replace(instances, track_ids=None, scores=np.full(len(instances), 0.923, np.float32))
     assert annotator.label(without, i) == f"{CAMVID.classes[instances.classes[i]]} 0.92"
+    untracked = dataclasses.replace(without, track_ids=np.full(len(instances), -1, np.int64))
+    assert annotator.label(untracked, i) == f"{CAMVID.classes[instances.classes[i]]} 0.92"  # -1: no id shown
 
     single = Instances(instances.classes[i:i + 1], instances.scores[i:i + 1], instances.boxes[i:i + 1],
                        instances.masks[i:i + 1], instances.class_names, instances.track_ids[i:i + 1])

@@ -69,6 +69,13 @@ def test_demo_with_the_shipped_model(tmp_path, synth):
     assert done.returncode == 0, done.stderr
     assert f"{FRAMES} frames" in done.stdout and "fps" in done.stdout
     check_outputs(tmp_path / "demo", len(card.card.classes), card.card.name)
+    # the instance model, the tracker, the analytics and the panoptic fusion run too
+    records = [json.loads(line) for line in (tmp_path / "demo" / "demo.jsonl").read_text().splitlines()]
+    assert any(rec["instances"] for rec in records)
+    assert all("track_id" in inst for rec in records for inst in rec["instances"])
+    assert all(rec["panoptic"] and rec["analytics"]["road"]["drivable_fraction"] > 0.2 for rec in records)
+    assert [z for z in records[-1]["analytics"]["zones"]] == ["near_road"]
+    assert len(list((tmp_path / "demo" / "masks").glob("demo_*_panoptic.png"))) == FRAMES
 
 
 def test_demo_with_a_model_given_by_card_path(tmp_path, synth, tiny_card):

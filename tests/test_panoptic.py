@@ -406,7 +406,7 @@ def test_panoptic_png_and_json_segments_read_back(tmp_path, synth_frames):
         b, g, r = (bgr[..., k].astype(np.int64) for k in range(3))
         decoded = r + 256 * g + 65536 * b
         np.testing.assert_array_equal(decoded, p.ids)
-        assert tuple(rec) == SCHEMA_KEYS and SCHEMA_KEYS[-2:] == ("instances", "panoptic")
+        assert tuple(rec) == SCHEMA_KEYS and SCHEMA_KEYS[-3:] == ("instances", "panoptic", "analytics")
         assert rec["panoptic"] == [
             {"id": s.id, "class": CAMVID.classes[s.category], "isthing": s.isthing, "area": s.area,
              **({"track_id": s.track_id} if s.isthing else {})} for s in p.segments]

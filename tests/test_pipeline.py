@@ -62,7 +62,9 @@ def test_results_iterator_and_every_sink(tmp_path, tiny_card):
     assert len(list((out / "masks").glob("cam_*_labelIds.png"))) == 12
     report = pipeline.report()
     assert report.frames == 12 and report.error is None and not report.stopped_early
-    assert [snap.frames_out for _, snap in report.stages] == [12] * 5  # source + 4 stages
+    assert [snap.name for _, snap in report.stages] == ["source", "preprocess", "inference", "decode", "analytics",
+                                                         "sinks"]
+    assert [snap.frames_out for _, snap in report.stages] == [12] * 6
 
 
 def test_several_sources_each_tagged_and_in_order(tmp_path, tiny_card):

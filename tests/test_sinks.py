@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
+from pipeline.analytics.annotate import LineZoneAnnotator
 from pipeline.annotate import InfoOverlay, InstanceAnnotator, SemanticAnnotator
 from pipeline.errors import EdgeSegError
 from pipeline.io import rle
@@ -258,7 +259,7 @@ def test_video_sink_outlines_show_along_the_mask_borders(tmp_path, synth_frames)
 
 def test_video_sink_defaults_blend_outline_and_overlay():
     assert [type(a) for a in VideoSink("unused.mp4", 30.0).annotators] == [SemanticAnnotator, InstanceAnnotator,
-                                                                          InfoOverlay]
+                                                                          LineZoneAnnotator, InfoOverlay]
 
 
 @pytest.mark.parametrize("kind", ["sink", "mp4v"])

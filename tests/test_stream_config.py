@@ -9,8 +9,10 @@ import pytest
 
 from pipeline.errors import EdgeSegError
 from pipeline.stream.config import REPO_CONFIGS, apply_override, find_config, load_config
+from pipeline.tracking import TrackerConfig
+from pipeline.tracking.cli import load_tracker_config
 
-SHIPPED = ["demo", "video_file", "rtsp_camera", "usb_camera", "folder_batch"]
+SHIPPED = ["demo", "video_file", "rtsp_camera", "usb_camera", "folder_batch", "road_panoptic"]
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -26,6 +28,16 @@ def test_shipped_configs_validate(name, monkeypatch):
     config = load_config(REPO_CONFIGS / f"{name}.yaml")
     assert len(config.sources) == 1 and "semantic" in config.models
     assert find_config(name) == REPO_CONFIGS / f"{name}.yaml"
+
+
+def test_every_shipped_config_is_checked():
+    assert sorted(p.stem for p in REPO_CONFIGS.glob("*.yaml")) == sorted(SHIPPED)
+
+
+@pytest.mark.parametrize("path", sorted((REPO_CONFIGS / "trackers").glob("*.yaml")), ids=lambda p: p.stem)
+def test_shipped_tracker_configs_validate(path):
+    config = load_tracker_config(path)
+    assert config != TrackerConfig()  # a tracker file that changes nothing is a mistake
 
 
 def test_live_configs_keep_only_the_newest_frames():

@@ -29,9 +29,12 @@ consumer can ``tail -f`` the file live. Schema of each line (every key always pr
         isthing   bool   true for an object, false for a stuff region (all pixels of one stuff class)
         area      int    pixels
         track_id  int    the object's track id; only for things once a tracker has run
+    analytics   object the analytics of the frame (counts, tracked, unique, unique_window, lines, zones,
+                       road; keys documented in pipeline.analytics), null when analytics are off
 
-Each instance's ``mask`` comes last in it, so that its short fields stay readable. ``panoptic`` follows
-the long ``instances`` array because it was added later: every earlier key keeps its place. Masks are
+Each instance's ``mask`` comes last in it, so that its short fields stay readable. ``panoptic`` and
+``analytics`` follow the long ``instances`` array because they were added later: every earlier key keeps
+its place. Masks are
 encoded exactly, also where a model's mask reaches outside its box.
 """
 
@@ -47,7 +50,7 @@ from pipeline.io import rle
 from pipeline.types import FrameResult, Instances, PanopticMap
 
 SCHEMA_KEYS = ("source_id", "frame", "pts", "width", "height", "model", "coverage", "counts", "timings_ms",
-               "instances", "panoptic")
+               "instances", "panoptic", "analytics")
 
 
 def instance_records(instances: Instances | None) -> list[dict]:
@@ -106,6 +109,7 @@ def record(result: FrameResult, model: str) -> dict:
         "timings_ms": {stage: round(ms, 3) for stage, ms in result.timings_ms.items()},
         "instances": instance_records(result.instances),
         "panoptic": panoptic_records(result.panoptic),
+        "analytics": result.analytics.to_record() if result.analytics is not None else None,
     }
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from pipeline.analytics.annotate import LineZoneAnnotator
 from pipeline.annotate import Annotator, InfoOverlay, InstanceAnnotator, SemanticAnnotator
 from pipeline.io.video_writer import VideoWriter, open_video_writer
 from pipeline.types import FrameResult
@@ -15,8 +16,8 @@ class VideoSink:
     """The encoder opens on the first frame, at that frame's size, so callers need not know the source's
     size in advance. The source frame is copied before drawing: other sinks may still read it.
 
-    Default annotators: the semantic palette blend, instance outlines and labels, then the info panel
-    (drawn last so nothing covers it). Leaving the ``with`` block, through an exception too, finalises
+    Default annotators: the semantic palette blend, instance outlines and labels (with track ids), the
+    analytics' lines and zones, then the info panel (drawn last so nothing covers it). Leaving the ``with`` block, through an exception too, finalises
     the mp4 with every frame written so far."""
 
     def __init__(self, path: str | Path, fps: float, annotators: Sequence[Annotator] | None = None,
@@ -26,7 +27,7 @@ class VideoSink:
         self.fps = fps
         self.crf = crf
         self.annotators = (list(annotators) if annotators is not None
-                           else [SemanticAnnotator(alpha), InstanceAnnotator(), InfoOverlay()])
+                           else [SemanticAnnotator(alpha), InstanceAnnotator(), LineZoneAnnotator(), InfoOverlay()])
         self._writer: VideoWriter | None = None
 
     def write(self, result: FrameResult) -> None:

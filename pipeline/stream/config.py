@@ -20,10 +20,12 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from pipeline.analytics import AnalyticsConfig
 from pipeline.errors import EdgeSegError
 from pipeline.modelcard import DEFAULT_SEMANTIC_MODEL
 from pipeline.panoptic import PanopticConfig
 from pipeline.sources.base import SourceOptions
+from pipeline.tracking import TrackerConfig
 from pipeline.yamlfile import read_mapping, validation_message
 
 REPO_CONFIGS = Path(__file__).resolve().parents[2] / "configs"
@@ -75,6 +77,9 @@ class ModelConfig(_Strict):
     # Semantic: pixels whose top class has a softmax probability below this become void (255).
     # Instance: detections scoring below this are dropped (default: the card's postprocess.score_threshold).
     threshold: float | None = Field(default=None, ge=0, le=1)
+    # Instance models: run on every Nth frame only (DeepStream's `interval`); the tracker predicts the
+    # objects on the frames in between, so every frame still has instances.
+    every: int = Field(default=1, ge=1)
 
 
 class VideoSinkConfig(_Strict):
@@ -105,6 +110,11 @@ class PipelineConfig(_Strict):
     models: dict[Literal["semantic", "instance"], ModelConfig] = Field(min_length=1)
     # Fuse the semantic net's stuff with the instance net's things into one panoptic map (both needed).
     panoptic: PanopticConfig | None = None
+    # Persistent ids for the instance model's detections (on by default with an instance model; null: off).
+    tracker: TrackerConfig | None = TrackerConfig()
+    # Counts, unique objects, line crossings, zones and the road summary (null: off). Lines and zones need
+    # the tracker's ids; counts and the road summary do not.
+    analytics: AnalyticsConfig | None = AnalyticsConfig()
     sinks: SinksConfig = SinksConfig()
     out: str = "out/run"
     max_frames: int | None = Field(default=None, gt=0)  # per source
@@ -114,6 +124,16 @@ class PipelineConfig(_Strict):
     def _panoptic_needs_both_models(self) -> PipelineConfig:
         if self.panoptic is not None and set(self.models) != {"semantic", "instance"}:
             raise ValueError("panoptic fusion needs both models.semantic and models.instance")
+        return self
+
+    @model_validator(mode="after")
+    def _skipping_frames_needs_the_tracker(self) -> PipelineConfig:
+        semantic, instance = self.models.get("semantic"), self.models.get("instance")
+        if semantic is not None and semantic.every != 1:
+            raise ValueError("models.semantic.every: only instance models can skip frames (a semantic map "
+                             "cannot be predicted)")
+        if instance is not None and instance.every > 1 and self.tracker is None:
+            raise ValueError("models.instance.every > 1 needs the tracker, which predicts the skipped frames")
         return self
 
     @model_validator(mode="after")

@@ -38,6 +38,10 @@ class ModelStep:
     loaded: LoadedCard
     session: ModelSession
     decoder: Decoder  # outputs, frame sizes -> one SemanticMap / Instances per frame
+    every: int = 1  # runs on frames whose index is a multiple of this (instance models may skip frames)
+
+    def runs_on(self, index: int) -> bool:
+        return index % self.every == 0
 
     @property
     def name(self) -> str:
@@ -70,7 +74,7 @@ def load_models(models: dict[str, ModelConfig], where: str = "config") -> list[M
             raise EdgeSegError(f"{where}: key 'models.{role}.model': {loaded.card.name} is a "
                                f"{loaded.card.task} model, not {role}")
         session = runtime.load(loaded, threads=pipeline_threads(cfg.threads), providers=cfg.providers, spin=False)
-        steps.append(ModelStep(role, loaded, session, make_decoder(role, loaded, cfg)))
+        steps.append(ModelStep(role, loaded, session, make_decoder(role, loaded, cfg), cfg.every))
     return steps
 
 

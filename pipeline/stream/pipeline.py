@@ -1,4 +1,5 @@
-"""The streaming pipeline: sources -> preprocess -> inference -> decode -> sinks, a thread per stage.
+"""The streaming pipeline: sources -> preprocess -> inference -> decode -> [track] -> [analytics] -> [panoptic]
+-> sinks, a thread per stage.
 
 One chain of stage threads per source (they share the loaded models: an ONNX Runtime session may be
 run from several threads), all feeding one results queue. ``Pipeline.results()`` yields every
@@ -15,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from pipeline.analytics import Analytics
 from pipeline.errors import EdgeSegError
 from pipeline.panoptic import PanopticFuser
 from pipeline.sinks import JsonlSink, MaskSink, Sink, SinkGroup, VideoSink
@@ -26,6 +28,7 @@ from pipeline.stream.models import ModelStep, load_models, preprocessors
 from pipeline.stream.queues import END, StageQueue
 from pipeline.stream.report import PipelineReport, SourceReport
 from pipeline.stream.stages import FailureLog, Packet, SourceThread, StageThread
+from pipeline.stream.track_step import TrackStep
 from pipeline.types import FrameResult
 
 DEFAULT_FPS = 30.0  # for the video writer when a source does not know its rate
@@ -86,6 +89,16 @@ class Pipeline:
             opened.pop_all()
         return made
 
+    def _analytics(self, steps: list[ModelStep]) -> Analytics:
+        """One source's analytics, its class filters checked against the models now (one-line error at start)."""
+        engine = Analytics(self.config.analytics)
+        classes = {s.role: tuple(s.loaded.card.classes) for s in steps}
+        try:
+            engine.check_classes(classes.get("instance"), classes.get("semantic"))
+        except EdgeSegError as e:
+            raise EdgeSegError(f"{self.where}: {e}") from None
+        return engine
+
     def _chain(self, source: Source, source_cfg: SourceConfig, steps: list[ModelStep], results: StageQueue) -> None:
         """The threads and queues of one source's chain."""
         cfg = self.config
@@ -95,19 +108,22 @@ class Pipeline:
         prep = preprocessors(steps)
 
         def preprocess(p: Packet) -> None:
-            for spec, run in prep.items():
-                p.inputs[spec] = run(p.frame.image)
+            for spec in {step.spec for step in steps if step.runs_on(p.frame.index)}:
+                p.inputs[spec] = prep[spec](p.frame.image)
 
         def infer(p: Packet) -> None:
             for step in steps:
-                p.outputs[step.role] = step.session.run(p.inputs[step.spec])
+                if step.runs_on(p.frame.index):
+                    p.outputs[step.role] = step.session.run(p.inputs[step.spec])
             p.inputs.clear()  # free the tensors as soon as they are used: memory stays flat
 
         def decode(p: Packet) -> None:
             for step in steps:
-                step.decode(p.outputs[step.role], p.frame, p.result)
+                if step.role in p.outputs:
+                    step.decode(p.outputs[step.role], p.frame, p.result)
             p.outputs.clear()
 
+        analytics = self._analytics(steps) if cfg.analytics is not None else None  # may fail: before the sinks
         sinks = SinkGroup(self._sinks(source, steps, cfg.sinks)).__enter__()  # left in the sink thread
 
         def write(p: Packet) -> None:
@@ -119,6 +135,17 @@ class Pipeline:
 
         work: list[tuple[str, Callable[[Packet], None], Callable[[], None] | None]] = [
             ("preprocess", preprocess, None), ("inference", infer, None), ("decode", decode, None)]
+        instance = next((s for s in steps if s.role == "instance"), None)
+        if instance is not None and cfg.tracker is not None:
+            track = TrackStep(cfg.tracker, instance.loaded.card.classes)
+            work.append(("track", lambda p: track(p.result), None))
+        if analytics is not None:
+
+            def analyse(p: Packet) -> None:
+                r = p.result
+                r.analytics = analytics.update(r.frame.size, r.frame.pts, r.instances, r.semantic)
+
+            work.append(("analytics", analyse, None))
         if cfg.panoptic is not None:
             fuse = PanopticFuser(cfg.panoptic)
 
