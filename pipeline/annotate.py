@@ -138,7 +138,8 @@ class InstanceAnnotator:
 
 class InfoOverlay:
     """Text in the top-left corner: frame index and throughput; the instance count with the ``top`` classes
-    by count (when the frame has instances); the ``top`` classes by pixel coverage with their colour
+    by count (when the frame has instances); the distinct tracked objects seen so far per class (when the
+    analytics ran and a tracker gave ids); the ``top`` classes by pixel coverage with their colour
     swatches. On a translucent dark panel so it stays readable on any scene.
 
     Throughput is the wall-clock rate of annotate() calls (an exponential moving average), i.e. the
@@ -171,6 +172,9 @@ class InfoOverlay:
             total = len(result.instances)
             rows.append((f"{total} instance{'' if total == 1 else 's'}"
                          + (": " + ", ".join(f"{name} {n}" for name, n in counts) if counts else ""), None))
+        if result.analytics is not None and result.analytics.unique:
+            unique = sorted(result.analytics.unique.items(), key=lambda kv: -kv[1])[: self.top]
+            rows.append(("seen: " + ", ".join(f"{name} {n}" for name, n in unique), None))
         semantic = result.semantic
         if semantic is not None:
             coverage = sorted(semantic.coverage.items(), key=lambda kv: -kv[1])[: self.top]

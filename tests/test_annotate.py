@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
+from pipeline.analytics import Analytics, AnalyticsConfig
 from pipeline.annotate import InfoOverlay, InstanceAnnotator, SemanticAnnotator
 from pipeline.labels import CAMVID
 from pipeline.synth import SynthWorld
@@ -152,6 +153,28 @@ def test_instance_counts_and_the_overlay_count_line(synth_frames):
     empty = FrameResult(f.frame, instances=Instances.empty(360, 640, CAMVID.classes))
     assert InfoOverlay().lines(empty, fps=None)[1][0] == "0 instances"
     assert empty.instances.counts == {}
+
+
+def test_overlay_shows_the_objects_seen_so_far(synth_frames):
+    """With analytics on tracked instances, a "seen:" line counts distinct track ids per class."""
+    engine = Analytics(AnalyticsConfig(road=None))
+    for f in synth_frames[:3]:
+        res = FrameResult(f.frame, instances=f.to_instances())
+        res.analytics = engine.update(f.frame.size, f.frame.pts, res.instances)
+    seen = {cls: len(ids) for cls, ids in _ids_by_class(synth_frames[:3]).items()}
+    text, swatch = InfoOverlay(top=4).lines(res, fps=None)[2]
+    assert text.startswith("seen: ") and swatch is None
+    shown = [item.rsplit(" ", 1) for item in text[len("seen: "):].split(", ")]
+    assert {name: int(n) for name, n in shown} == seen
+    assert [int(n) for _, n in shown] == sorted(seen.values(), reverse=True)  # most seen first
+
+
+def _ids_by_class(frames) -> dict[str, set[int]]:
+    ids: dict[str, set[int]] = {}
+    for f in frames:
+        for o in f.objects:
+            ids.setdefault(CAMVID.classes[o.label], set()).add(o.track_id)
+    return ids
 
 
 def test_semantic_annotator_blends_palette_colours():
