@@ -203,9 +203,8 @@ TRACKERS: dict[str, tuple[str, Factory]] = {
 # Tuned references: each grid point runs as a variant key "<key>#<i>"; the best HOTA per benchmark is reported.
 TUNED = {"bytetrack-tuned": ("ByteTrack (trackers), tuned", "ByteTrackTracker"),
          "ocsort-tuned": ("OC-SORT (trackers), tuned", "OCSORTTracker")}
-for _key, (_name, _attribute) in TUNED.items():
-    for _i, _params in enumerate(REFERENCE_GRIDS[_attribute]):
-        TRACKERS[f"{_key}#{_i}"] = (_name, roboflow_tracker(_attribute, **_params))
+TRACKERS.update({f"{key}#{i}": (name, roboflow_tracker(attribute, **params))
+                 for key, (name, attribute) in TUNED.items() for i, params in enumerate(REFERENCE_GRIDS[attribute])})
 TRACKER_CHOICES = [k for k in TRACKERS if "#" not in k] + list(TUNED)
 
 

@@ -10,8 +10,8 @@ frames of motion are mostly translation). Downstream stages see instances on eve
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import Sequence
 
 import numpy as np
 
