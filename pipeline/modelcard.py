@@ -153,6 +153,11 @@ class InstanceMetrics(_Strict):
     box_ap: float | None = None
     box_ap50: float | None = None
     per_class_mask_ap: dict[str, float] = {}
+    per_class_mask_ap50: dict[str, float] = {}
+    instances_per_class: dict[str, int] = {}
+    # COCO object sizes by mask area in image pixels (small < 32^2, medium < 96^2, large)
+    mask_ap50_by_size: dict[str, float] = {}
+    instances_by_size: dict[str, int] = {}
     images: int
     instances: int | None = None  # ground-truth objects evaluated
     command: str

@@ -65,6 +65,11 @@ def test_cli_on_synthetic_seeds_writes_instance_metrics(tmp_path, road_card, cap
     expected = synth_validation(range(9000, 9001), 30, 0.15)[:3]  # training validation's ground truth
     assert (m.dataset, m.images, m.resolution) == ("synth:9000-9004", 3, "384x384")
     assert m.instances == sum(len(f.classes) for f in expected) > 0
+    # per class and per COCO size, the counts add up to the same objects
+    assert sum(m.instances_per_class.values()) == sum(m.instances_by_size.values()) == m.instances
+    areas = [int(f.masks().sum(axis=(1, 2))[i]) for f in expected for i in range(len(f.classes))]
+    assert m.instances_by_size["small"] == sum(a < 32 ** 2 for a in areas)
+    assert "small (< 32x32 px)" in printed
     assert 0 <= m.mask_ap <= m.mask_ap50 <= 1
     assert set(m.per_class_mask_ap) <= set(THING_CLASSES) and all(0 <= v <= 1 for v in m.per_class_mask_ap.values())
     assert m.command == f"edgeseg eval synth:9000-9004 --model {road_card.path} --limit 3"

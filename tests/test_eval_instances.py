@@ -49,6 +49,7 @@ def test_one_of_two_objects_missed():
     assert s.ap50_per_class["Car"] == pytest.approx(51 / 101)
     assert np.isnan(s.ap50_per_class["Pedestrian"])  # no ground truth: no AP, left out of the mean
     assert (s.images, s.ground_truth, s.detections) == (1, 2, 1)
+    assert s.ground_truth_per_class == {"Car": 2, "Pedestrian": 0, "Bicyclist": 0}
 
 
 def test_a_shifted_mask_passes_the_low_iou_thresholds_only():
@@ -137,3 +138,13 @@ def test_synthetic_ground_truth_as_predictions_scores_one_and_degrading_lowers_i
     assert {c: v for c, v in dropped.ap50_per_class.items() if c in expected} == pytest.approx(expected)
     assert dropped.ap == pytest.approx(np.mean(list(expected.values())))
     assert dropped.ap50 == pytest.approx(dropped.ap) and dropped.ap < 0.8
+
+
+def test_ap50_by_coco_object_size():
+    """A small car (10x10 = 100 px < 32^2) found and a medium one (35x35 = 1225 px) missed: small AP50 1,
+    medium AP50 0, no large objects (NaN)."""
+    gt = insts([square(0, 0, 10), square(2, 20, 35)], ["Car", "Car"])
+    s = evaluate([(gt, insts([square(0, 0, 10)], ["Car"], [0.9]))])
+    assert s.ap50_by_size["small"] == pytest.approx(1.0) and s.ap50_by_size["medium"] == pytest.approx(0.0)
+    assert np.isnan(s.ap50_by_size["large"])
+    assert s.ground_truth_by_size == {"small": 1, "medium": 1, "large": 0}

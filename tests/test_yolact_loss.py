@@ -19,6 +19,7 @@ from pipeline.nets.yolact_loss import (  # noqa: E402
     encode,
     hard_negatives,
     match,
+    match_atss,
     point_form,
 )
 
@@ -164,20 +165,61 @@ def test_masks_to_train_rescales_to_all_positives():
     assert sampled.item() == pytest.approx(full.item(), rel=1e-4)  # both positives carry the same loss
 
 
-def test_real_yolact_learns_one_image():
+def _road_net(size: int = 128) -> Yolact:
+    return Yolact(replace(config_by_name("edgeseg_yolact_road"), input_size=(size, size),
+                          anchor_norm=(float(size), float(size)), anchor_scales=(8.0, 16.0, 32.0, 64.0, 128.0)))
+
+
+def test_atss_gives_a_thin_box_several_nearby_positives_and_keeps_iou_ones():
+    net = _road_net()
+    # a distant pedestrian, 3 x 20 px at 128x128 (IoU rule: only its forced prior), and a car that fits anchors
+    boxes = torch.tensor([[40.0, 50.0, 43.0, 70.0], [70.0, 70.0, 86.0, 86.0]]) / 128
+    idx_iou, state_iou = match(boxes, net.priors, 0.5, 0.4)
+    idx, state = match_atss(boxes, net.priors, net.prior_levels, net.prior_cells, 9, 0.5, 0.4)
+    thin_iou = ((state_iou == 1) & (idx_iou == 0)).sum().item()
+    thin = (state == 1) & (idx == 0)
+    assert thin_iou == 1 and thin.sum().item() >= 3
+    # every IoU-rule positive stays positive, matched to the same box
+    kept = state_iou == 1
+    assert (state[kept] == 1).all() and (idx[kept] == idx_iou[kept]).all()
+    # the new positives sit on or next to the box: centre within the box grown to one cell of their level
+    centre = (boxes[0, :2] + boxes[0, 2:]) / 2
+    half = torch.maximum((boxes[0, 2:] - boxes[0, :2]) / 2, net.prior_cells[thin] / 2)
+    assert ((net.priors[thin, :2] - centre).abs() <= half + 1e-6).all()
+
+
+def test_atss_without_boxes_is_all_background():
+    net = _road_net()
+    _, state = match_atss(torch.zeros((0, 4)), net.priors, net.prior_levels, net.prior_cells, 9, 0.5, 0.4)
+    assert (state == 0).all()
+
+
+def test_soft_mask_targets_keep_an_object_thinner_than_a_prototype_pixel():
+    """A 1-pixel-wide object on a 32x32 input, 16x16 prototypes: binarised bilinear targets erase it (so
+    a prediction of nothing costs nothing), area targets keep half a pixel of it (so it costs)."""
+    masks = torch.zeros(1, 32, 32)
+    masks[0, 0:16, 4] = 1
+    target = GroundTruth(boxes=torch.tensor([[4 / 32, 0.0, 5 / 32, 0.5]]), classes=torch.tensor([1]), masks=masks)
+    proto = torch.full((16, 16, 2), -20.0)  # predicts background everywhere
+    out = _output(proto, torch.tensor([1.0, 0.0]))
+    hard = YolactLoss()(out, [target])["mask"]
+    soft = YolactLoss(YolactLossConfig(soft_masks=True))(out, [target])["mask"]
+    assert hard.item() < 1e-6 < 1.0 < soft.item()
+
+
+@pytest.mark.parametrize("assign", ["iou", "atss"])
+def test_real_yolact_learns_one_image(assign):
     """A few Adam steps of the road YOLACT (at a small input) on one image with two objects lower every loss
     term's total: the matching, targets and gradients fit together."""
     torch.manual_seed(0)
-    cfg = replace(config_by_name("edgeseg_yolact_road"), input_size=(128, 128), anchor_norm=(128.0, 128.0),
-                  anchor_scales=(8.0, 16.0, 32.0, 64.0, 128.0))
-    model = Yolact(cfg).train()
+    model = _road_net().train()
     masks = torch.zeros(2, 128, 128)
     masks[0, 60:100, 10:70] = 1
     masks[1, 30:90, 90:110] = 1
     target = GroundTruth(boxes=torch.tensor([[10, 60, 70, 100], [90, 30, 110, 90]]) / 128.0,
                          classes=torch.tensor([0, 1]), masks=masks)
     x = torch.randn(1, 3, 128, 128)
-    loss = YolactLoss()
+    loss = YolactLoss(YolactLossConfig(assign=assign, soft_masks=assign == "atss"))
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     totals = []
     for _ in range(8):

@@ -83,7 +83,9 @@ def test_priors_follow_the_official_loop_and_order(name):
     cfg = config_by_name(name)
     with torch.device("meta"):
         model = Yolact(cfg)
-    assert model.priors.shape == (sum(h * w for h, w in model.feature_sizes) * 3, 4)
+    assert model.priors.shape == (sum(h * w for h, w in model.feature_sizes) * cfg.anchors_per_cell, 4)
+    assert cfg.anchors_per_cell == (4 if name == "edgeseg_yolact_road" else 3)  # ours adds a tall 1:4 anchor
+    assert model.prior_levels.shape == model.priors.shape[:1] and model.prior_cells.shape == (model.priors.shape[0], 2)
     priors = make_priors(cfg, model.feature_sizes).numpy()  # the meta buffer has no values
     np.testing.assert_array_equal(priors, official_priors(cfg, model.feature_sizes))
 

@@ -11,13 +11,12 @@ rules of the training config, and ONNX Runtime CPU latency at 1 and 2 threads. R
 from __future__ import annotations
 
 import argparse
-import pickle
 import sys
 from pathlib import Path
 
 import torch
 from rich.console import Console
-from train_yolact import input_spec, load_config  # tools/ is on sys.path when this script runs
+from train_yolact import input_spec, load_checkpoint, load_config  # tools/ is on sys.path when this script runs
 
 from pipeline.errors import EdgeSegError
 from pipeline.eval.cli import InstanceRules, evaluate_instances
@@ -26,7 +25,7 @@ from pipeline.labels import CAMVID
 from pipeline.modelcard import (REPO_ENGINES, DataRef, LoadedCard, ModelCard, OutputSpec, PostprocessSpec,
                                 TrainingInfo, save_card)
 from pipeline.nets.export import machine_description, measure_latency, onnx_gflops
-from pipeline.nets.yolact import Yolact, config_by_name
+from pipeline.nets.yolact import Yolact, YolactConfig
 from pipeline.nets.yolact_export import export_yolact_onnx
 from pipeline.train.instance_data import THING_CLASSES
 
@@ -49,19 +48,25 @@ def training_data(cfg: dict) -> list[DataRef]:
     ]
 
 
+def training_stages(cfg: dict, config_rel: Path) -> list[str]:
+    """The configs to train, in order: a config whose ``init`` is runs/<name>/best.pt starts from the run of
+    tools/train_configs/<name>.yaml, which may itself start from another."""
+    stages = [str(config_rel)]
+    while cfg.get("init"):
+        previous = Path("tools/train_configs") / f"{Path(cfg['init']).parent.name}.yaml"
+        stages.insert(0, str(previous))
+        cfg = load_config(REPO / previous)
+    return stages
+
+
 def load_model(cfg: dict, ckpt_path: Path) -> tuple[Yolact, dict]:
-    """The checkpoint's weights in the config's net, and the checkpoint (one-line errors for a wrong file)."""
-    if not ckpt_path.is_file():
-        raise EdgeSegError(f"{ckpt_path}: checkpoint not found (train first, or pass --checkpoint)")
-    try:
-        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-    except (RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as e:
-        raise EdgeSegError(f"{ckpt_path}: cannot be read as a torch checkpoint: {str(e).splitlines()[0]}") from None
-    if not isinstance(ckpt, dict) or "model" not in ckpt or "net" not in ckpt:
-        raise EdgeSegError(f"{ckpt_path}: not a tools/train_yolact.py checkpoint (no 'model' and 'net' entries)")
+    """The checkpoint's weights in the net it was trained as (the config's net with its overrides, as the
+    checkpoint records it), and the checkpoint (one-line errors for a wrong file)."""
+    ckpt = load_checkpoint(ckpt_path)
     if ckpt["net"]["name"] != cfg["net"]:
         raise EdgeSegError(f"{ckpt_path}: a checkpoint of net {ckpt['net']['name']}, the config names {cfg['net']}")
-    model = Yolact(config_by_name(cfg["net"]))
+    net_cfg = YolactConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in ckpt["net"].items()})
+    model = Yolact(net_cfg)
     model.load_state_dict(ckpt["model"])
     return model.eval(), ckpt
 
@@ -108,7 +113,8 @@ def export(args: argparse.Namespace) -> None:
                     "the display defaults.",
         training=TrainingInfo(
             data=training_data(cfg),
-            command=f".venv/bin/python tools/train_yolact.py {config_rel} && {export_command}",
+            command=" && ".join([*(f".venv/bin/python tools/train_yolact.py {c}" for c in training_stages(cfg, config_rel)),
+                                 export_command]),
             seed=int(cfg["seed"]),
             config=str(config_rel),
             epochs=int(ckpt["epoch"]) + 1,

@@ -17,6 +17,10 @@ RNG states); `--resume` continues from it. CPU training is slow, so run it in th
 
     nohup .venv/bin/python tools/train_yolact.py tools/train_configs/edgeseg_yolact_road.yaml > runs/train_yolact.log 2>&1 &
 
+Optional config keys: `net_overrides` (YolactConfig fields replacing the named net's, e.g. fewer aspect
+ratios for a first stage) and `init` (a checkpoint, relative to the repository root, to start from
+instead of random weights; it may have fewer anchor aspect ratios: pipeline.train.warm_start).
+
 Per-epoch losses and validation AP go to runs/<name>/log.jsonl. `--limit N` (N frames of each source
 and validation set) with `--epochs 2` is a smoke test of the whole loop.
 """
@@ -26,9 +30,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import pickle
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 
 import cv2
@@ -42,7 +47,7 @@ from pipeline.errors import EdgeSegError
 from pipeline.eval.instances import InstanceAccumulator, InstanceScores
 from pipeline.modelcard import InputSpec
 from pipeline.nets.seeding import seed_all
-from pipeline.nets.yolact import CONFIGS, Yolact, config_by_name
+from pipeline.nets.yolact import CONFIGS, Yolact, YolactConfig, config_by_name
 from pipeline.nets.yolact_loss import GroundTruth, YolactLoss, YolactLossConfig
 from pipeline.preprocess import Preprocessor
 from pipeline.train.instance_data import (
@@ -56,6 +61,7 @@ from pipeline.train.instance_data import (
     load_camvid,
     synth_validation,
 )
+from pipeline.train.warm_start import warm_start
 from pipeline.yamlfile import read_mapping, validation_message
 
 REPO = Path(__file__).resolve().parent.parent
@@ -82,6 +88,34 @@ def load_config(path: Path) -> dict:
     if cfg["net"] not in CONFIGS:
         raise EdgeSegError(f"{path}: key 'net': unknown YOLACT config '{cfg['net']}'")
     return cfg
+
+
+def net_config(cfg: dict, path: Path) -> YolactConfig:
+    """The named net with the config's ``net_overrides`` applied (lists become tuples, as the dataclass
+    holds them)."""
+    base = config_by_name(cfg["net"])
+    overrides = cfg.get("net_overrides") or {}
+    known = {f.name for f in fields(YolactConfig)} - {"name"}
+    for key, value in overrides.items():
+        if key not in known:
+            raise EdgeSegError(f"{path}: key 'net_overrides.{key}': not a YOLACT config field")
+    try:
+        return replace(base, **{k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()})
+    except (TypeError, ValueError) as e:
+        raise EdgeSegError(f"{path}: key 'net_overrides': {e}") from None
+
+
+def load_checkpoint(path: Path) -> dict:
+    """A tools/train_yolact.py checkpoint (one-line errors for a missing or wrong file)."""
+    if not path.is_file():
+        raise EdgeSegError(f"{path}: checkpoint not found")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except (RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as e:
+        raise EdgeSegError(f"{path}: cannot be read as a torch checkpoint: {str(e).splitlines()[0]}") from None
+    if not isinstance(ckpt, dict) or "model" not in ckpt or "net" not in ckpt:
+        raise EdgeSegError(f"{path}: not a tools/train_yolact.py checkpoint (no 'model' and 'net' entries)")
+    return ckpt
 
 
 def input_spec(cfg: dict, path: Path, size: int) -> InputSpec:
@@ -163,6 +197,7 @@ def score_record(s: InstanceScores) -> dict:
 
     return {"ap": num(s.ap), "ap50": num(s.ap50), "ap75": num(s.ap75),
             "ap50_per_class": {k: num(v) for k, v in s.ap50_per_class.items()},
+            "ap50_by_size": {k: num(v) for k, v in s.ap50_by_size.items()},
             "images": s.images, "instances": s.ground_truth, "detections": s.detections}
 
 
@@ -202,7 +237,7 @@ def train() -> None:
     seed = int(cfg["seed"])
     rng = seed_all(seed)
 
-    net_cfg = config_by_name(cfg["net"])
+    net_cfg = net_config(cfg, Path(args.config))
     size = net_cfg.input_size[0]
     spec = input_spec(cfg, Path(args.config), size)
     pre = Preprocessor(spec)
@@ -245,6 +280,13 @@ def train() -> None:
             print(f"resumed from epoch {ck['epoch']} (best synth mask AP50 {best:.4f})", flush=True)
         else:
             print(f"no {out / 'last.pt'} to resume from: starting at epoch 0", flush=True)
+    if start_epoch == 0 and cfg.get("init"):
+        init = load_checkpoint(REPO / cfg["init"])
+        if init["net"]["name"] != net_cfg.name:
+            raise EdgeSegError(f"{cfg['init']}: a checkpoint of net {init['net']['name']}, the config trains {net_cfg.name}")
+        added = warm_start(model, init["model"], tuple(init["net"]["aspect_ratios"]))
+        print(f"initialised from {cfg['init']} (epoch {init['epoch']}; {added} new anchor(s) copied from their "
+              "nearest aspect ratio)", flush=True)
     if start_epoch == 0:  # a fresh run replaces an earlier one's config and log
         (out / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
         (out / "log.jsonl").write_text("")

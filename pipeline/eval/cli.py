@@ -30,7 +30,7 @@ from pipeline.decoders import SemanticDecoder
 from pipeline.decoders.yolact import YolactDecoder
 from pipeline.errors import EdgeSegError
 from pipeline.eval.datasets import Dataset, open_dataset
-from pipeline.eval.instances import InstanceAccumulator
+from pipeline.eval.instances import SIZES, InstanceAccumulator
 from pipeline.eval.panoptic_run import evaluate_panoptic, panoptic_table
 from pipeline.eval.semantic import SemanticAccumulator
 from pipeline.labels import LABEL_SETS, LabelSet, mapping_lut
@@ -170,6 +170,10 @@ def evaluate_instances(loaded_card: LoadedCard, dataset: Dataset, threads: int =
         mask_ap=s.ap,
         mask_ap50=s.ap50,
         per_class_mask_ap={name: float(ap) for name, ap in s.ap_per_class.items() if not math.isnan(ap)},
+        per_class_mask_ap50={name: float(ap) for name, ap in s.ap50_per_class.items() if not math.isnan(ap)},
+        instances_per_class=s.ground_truth_per_class,
+        mask_ap50_by_size={name: float(ap) for name, ap in s.ap50_by_size.items() if not math.isnan(ap)},
+        instances_by_size=s.ground_truth_by_size,
         images=s.images,
         instances=s.ground_truth,
         command=_command(loaded_card, dataset, limit),
@@ -196,14 +200,24 @@ def _table(metrics: SemanticMetrics, label_set: LabelSet, model: str) -> Table:
 def _instance_table(metrics: InstanceMetrics, model: str) -> Table:
     table = Table(title=f"{model} on {metrics.dataset} ({metrics.images} images, {metrics.instances} instances, "
                         f"input {metrics.resolution})")
-    table.add_column("class")
+    table.add_column("")
     table.add_column("mask AP %", justify="right")
+    table.add_column("mask AP50 %", justify="right")
+    table.add_column("objects", justify="right")
+
+    def pct(value: float | None) -> str:
+        return "-" if value is None else f"{value * 100:.2f}"
+
     for name in THING_CLASSES:
-        ap = metrics.per_class_mask_ap.get(name)
-        table.add_row(name, "-" if ap is None else f"{ap * 100:.2f}")
+        table.add_row(name, pct(metrics.per_class_mask_ap.get(name)), pct(metrics.per_class_mask_ap50.get(name)),
+                      str(metrics.instances_per_class.get(name, "")))
     table.add_section()
-    table.add_row("mask AP (IoU 0.50:0.95)", f"{metrics.mask_ap * 100:.2f}", style="bold")
-    table.add_row("mask AP50", f"{metrics.mask_ap50 * 100:.2f}")
+    for size, bound in zip(SIZES, ("< 32x32 px", "< 96x96 px", ">= 96x96 px")):
+        table.add_row(f"{size} ({bound})", "", pct(metrics.mask_ap50_by_size.get(size)),
+                      str(metrics.instances_by_size.get(size, "")))
+    table.add_section()
+    table.add_row("all", f"{metrics.mask_ap * 100:.2f}", f"{metrics.mask_ap50 * 100:.2f}", str(metrics.instances),
+                  style="bold")
     return table
 
 

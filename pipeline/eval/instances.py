@@ -26,6 +26,10 @@ from pipeline.io import rle
 from pipeline.types import Instances
 
 
+SIZES = ("small", "medium", "large")
+SIZE_EDGES = (32.0 ** 2, 96.0 ** 2)  # COCOeval's areaRng bounds
+
+
 @dataclass(frozen=True)
 class InstanceScores:
     ap: float  # mean over IoU 0.50:0.95 and classes
@@ -33,6 +37,10 @@ class InstanceScores:
     ap75: float
     ap_per_class: dict[str, float]  # NaN for a class without ground truth
     ap50_per_class: dict[str, float]
+    ground_truth_per_class: dict[str, int]
+    # COCO's object sizes by mask area in image pixels: small < 32^2, medium < 96^2, large; NaN where none
+    ap50_by_size: dict[str, float]
+    ground_truth_by_size: dict[str, int]
     images: int
     ground_truth: int  # instances
     detections: int
@@ -102,10 +110,17 @@ class InstanceAccumulator:
         ap_class = _mean_defined(precision.transpose(2, 0, 1).reshape(len(self.classes), -1), axis=1)
         ap50_class = per_iou_class[0]
         iou_50, iou_75 = 0, 5
+        # area ranges 1..3 of COCOeval's defaults are small, medium, large (0 is all)
+        by_size = {name: _mean_defined(_mean_defined(evaluation.eval["precision"][iou_50, :, :, a, -1], axis=0))
+                   for a, name in enumerate(SIZES, start=1)}
+        gt_areas = np.array([a["area"] for a in self._gt])
+        counts = np.searchsorted(SIZE_EDGES, gt_areas, side="right") if len(gt_areas) else np.zeros(0, int)
         return InstanceScores(
             ap=_mean_defined(ap_class), ap50=_mean_defined(ap50_class), ap75=_mean_defined(per_iou_class[iou_75]),
             ap_per_class=dict(zip(self.classes, ap_class.tolist())),
             ap50_per_class=dict(zip(self.classes, per_iou_class[iou_50].tolist())),
+            ground_truth_per_class={name: sum(a["category_id"] == k for a in self._gt) for name, k in self._category.items()},
+            ap50_by_size=by_size, ground_truth_by_size={name: int((counts == k).sum()) for k, name in enumerate(SIZES)},
             images=len(self._images), ground_truth=len(self._gt), detections=len(self._dt))
 
 

@@ -98,11 +98,13 @@ CONFIGS: dict[str, YolactConfig] = {
         _v1("yolact_edge_mobilenetv2", "mobilenetv2", (3, 4, 6), checkpoint_layout="yolact_edge"),
         # Ours: a half-width MobileNetV2 at 384x384 with thinner FPN / ProtoNet / head, road classes
         # (CamVid naming), rectangular anchors (no square-anchor bug) scaled to the input size; trained by
-        # tools/train_yolact.py.
+        # tools/train_yolact.py. The fourth, tall aspect ratio (width/height 1/4) is for pedestrians and
+        # cyclists: at 384x384 a distant pedestrian is ~4x22 px and no 1:2 anchor overlaps it by IoU 0.5. It
+        # comes last so a checkpoint trained with the first three warm-starts this net (pipeline/train/warm_start.py).
         YolactConfig(name="edgeseg_yolact_road", backbone="mobilenetv2", selected_layers=(3, 4, 6), num_classes=3,
                      input_size=(384, 384), backbone_width=0.5, fpn_channels=96, proto_channels=64,
                      head_channels=96, anchor_scales=(16.0, 32.0, 64.0, 128.0, 256.0), anchor_norm=(384.0, 384.0),
-                     square_anchors=False),
+                     aspect_ratios=(1.0, 0.5, 2.0, 0.25), square_anchors=False),
     )
 }
 # Official configs we cannot build, with the reason (their checkpoints are named after them).
@@ -216,6 +218,8 @@ class YolactTrainOutput:
     proto: torch.Tensor  # (N, Hp, Wp, K), after ReLU
     segm: torch.Tensor  # (N, C, h3, w3)
     priors: torch.Tensor = field(repr=False)  # (P, 4)
+    prior_levels: torch.Tensor | None = field(default=None, repr=False)  # (P,) FPN level of each prior
+    prior_cells: torch.Tensor | None = field(default=None, repr=False)  # (P, 2) its level's cell w, h in [0, 1]
 
 
 class Yolact(nn.Module):
@@ -232,6 +236,12 @@ class Yolact(nn.Module):
         self.feature_sizes = feature_sizes(cfg, self.backbone.strides)
         # Not persistent: official checkpoints carry no priors; they follow from the config.
         self.register_buffer("priors", make_priors(cfg, self.feature_sizes), persistent=False)
+        # For assignment rules that look at each level separately (ATSS in pipeline.nets.yolact_loss).
+        per_level = [fh * fw * cfg.anchors_per_cell for fh, fw in self.feature_sizes]
+        self.register_buffer("prior_levels", torch.cat([torch.full((n,), level) for level, n in enumerate(per_level)]),
+                             persistent=False)
+        cells = torch.tensor([[1.0 / fw, 1.0 / fh] for fh, fw in self.feature_sizes])
+        self.register_buffer("prior_cells", cells[self.prior_levels], persistent=False)
 
     def inference_parameters(self) -> int:
         """Learnable parameters the exported graph uses: not the training-only semantic head, nor backbone
@@ -250,6 +260,7 @@ class Yolact(nn.Module):
         mask = torch.tanh(mask)
         if self.training:
             return YolactTrainOutput(loc=loc, conf_logits=conf, mask=mask, proto=proto,
-                                     segm=self.semantic_seg_conv(pyramid[0]), priors=self.priors)
+                                     segm=self.semantic_seg_conv(pyramid[0]), priors=self.priors,
+                                     prior_levels=self.prior_levels, prior_cells=self.prior_cells)
         return loc, F.softmax(conf, dim=-1), mask, proto
 

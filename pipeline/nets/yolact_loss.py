@@ -21,11 +21,24 @@ checkpoint:
 
 Box, class and mask losses are divided by the batch's number of positives, the semantic loss by the batch
 size, as the official does.
+
+Two options for our own small road model, off by default (the official recipe):
+
+- ``assign="atss"``: IoU matching gives a thin, distant pedestrian (4x22 px at 384x384, on a stride-8
+  grid) only its forced prior, so the head sees one positive per such object and rarely fires on them.
+  ATSS (Zhang et al., CVPR 2020) adds positives per box: on each level the ``atss_topk``
+  priors whose centres lie closest to the box centre are candidates; those whose IoU reaches the mean + std
+  of the candidates' IoUs, and whose centre lies in the box (grown to at least one cell of that level),
+  are positive. A prior claimed by several boxes goes to the one it overlaps most. Everything the IoU rule
+  makes positive stays positive.
+- ``soft_masks=True``: the mask target is each prototype pixel's covered fraction (area downsampling)
+  instead of bilinear-then-binarise, which erases objects narrower than about half a prototype pixel.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch.nn import functional as F
@@ -47,6 +60,9 @@ class YolactLossConfig:
     mask_alpha: float = 6.125
     semantic_alpha: float = 1.0
     masks_to_train: int = 100
+    assign: Literal["iou", "atss"] = "iou"
+    atss_topk: int = 9  # candidate priors per level (ATSS's k)
+    soft_masks: bool = False
 
 
 @dataclass(frozen=True)
@@ -113,6 +129,36 @@ def match(boxes: torch.Tensor, priors: torch.Tensor, pos_iou: float,
     return idx, state
 
 
+def match_atss(boxes: torch.Tensor, priors: torch.Tensor, levels: torch.Tensor, cells: torch.Tensor, topk: int,
+               pos_iou: float, neg_iou: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """``match`` plus ATSS positives (see the module docstring). ``levels`` (P,) is each prior's FPN level
+    and ``cells`` (P, 2) its level's cell size, both as ``Yolact`` builds them."""
+    idx, state = match(boxes, priors, pos_iou, neg_iou)
+    if boxes.shape[0] == 0:
+        return idx, state
+    overlaps = box_iou(boxes, point_form(priors))  # (n, P)
+    centres = (boxes[:, :2] + boxes[:, 2:]) / 2
+    dist = torch.cdist(centres, priors[:, :2])  # (n, P)
+    candidates = []
+    for level in levels.unique():
+        where = torch.nonzero(levels == level).squeeze(1)
+        k = min(topk, where.numel())
+        candidates.append(where[dist[:, where].topk(k, dim=1, largest=False).indices])
+    cand = torch.cat(candidates, dim=1)  # (n, L*k) prior indices
+    cand_iou = overlaps.gather(1, cand)
+    threshold = cand_iou.mean(dim=1, keepdim=True) + cand_iou.std(dim=1, keepdim=True)
+    half = torch.maximum((boxes[:, None, 2:] - boxes[:, None, :2]) / 2, cells[cand] / 2)  # (n, L*k, 2)
+    inside = ((priors[cand, :2] - centres[:, None]).abs() <= half).all(dim=2)
+    chosen = (cand_iou >= threshold) & inside & (cand_iou > 0)
+    claim = torch.full_like(overlaps, -1.0)
+    claim.scatter_(1, cand, torch.where(chosen, cand_iou, torch.full_like(cand_iou, -1.0)))
+    best, owner = claim.max(dim=0)
+    extra = (best > 0) & (state != 1)  # never re-assign an IoU-rule positive (or a forced prior)
+    idx = torch.where(extra, owner, idx)
+    state = torch.where(extra, torch.ones_like(state), state)
+    return idx, state
+
+
 def hard_negatives(conf_logits: torch.Tensor, conf_t: torch.Tensor, ratio: int) -> torch.Tensor:
     """(N, P) bool: per image, the ``ratio`` x (number of positives) background priors the net finds least
     background-like (largest -log softmax(background)). Positives (conf_t > 0) and neutrals (conf_t < 0)
@@ -156,7 +202,13 @@ class YolactLoss:
         cfg = self.cfg
         priors = out.priors
         n = out.loc.shape[0]
-        matches = [match(t.boxes, priors, cfg.pos_iou, cfg.neg_iou) for t in targets]
+        if cfg.assign == "atss":
+            if out.prior_levels is None or out.prior_cells is None:
+                raise ValueError("ATSS assignment needs the net's prior_levels and prior_cells")
+            matches = [match_atss(t.boxes, priors, out.prior_levels, out.prior_cells, cfg.atss_topk, cfg.pos_iou,
+                                  cfg.neg_iou) for t in targets]
+        else:
+            matches = [match(t.boxes, priors, cfg.pos_iou, cfg.neg_iou) for t in targets]
         conf_t = torch.stack([torch.where(state > 0, t.classes[idx] + 1 if len(t.classes) else state, state)
                               for t, (idx, state) in zip(targets, matches)])  # (N, P): class+1, 0 bg, -1 neutral
         pos = conf_t > 0
@@ -191,7 +243,10 @@ class YolactLoss:
             keep = torch.randperm(total, device=proto.device)[: self.cfg.masks_to_train]
             coeffs, pos_idx = coeffs[keep], pos_idx[keep]
         hp, wp = proto.shape[:2]
-        gt = downsample_masks(target.masks, (hp, wp))[pos_idx]
+        if self.cfg.soft_masks:
+            gt = F.interpolate(target.masks[None].float(), size=(hp, wp), mode="area")[0][pos_idx]
+        else:
+            gt = downsample_masks(target.masks, (hp, wp))[pos_idx]
         boxes = target.boxes[pos_idx]
         logits = torch.einsum("hwk,nk->nhw", proto, coeffs)
         bce = F.binary_cross_entropy_with_logits(logits, gt, reduction="none") * box_crop(boxes, hp, wp)
