@@ -103,15 +103,16 @@ def decode(loc: torch.Tensor, priors: torch.Tensor) -> torch.Tensor:
     return torch.cat([centre - size / 2, centre + size / 2], dim=1)
 
 
-def match(boxes: torch.Tensor, priors: torch.Tensor, pos_iou: float,
-          neg_iou: float) -> tuple[torch.Tensor, torch.Tensor]:
+def match(boxes: torch.Tensor, priors: torch.Tensor, pos_iou: float, neg_iou: float,
+          overlaps: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Assign priors to ground-truth boxes. Returns ``idx`` (P,) the box each prior is matched to, and
-    ``state`` (P,) 1 positive, 0 background, -1 neutral. With no boxes every prior is background."""
+    ``state`` (P,) 1 positive, 0 background, -1 neutral. With no boxes every prior is background.
+    ``overlaps``: the (n, P) box-prior IoUs when the caller has them already (they are not modified)."""
     num_priors = priors.shape[0]
     if boxes.shape[0] == 0:
         zeros = torch.zeros(num_priors, dtype=torch.long, device=priors.device)
         return zeros, zeros.clone()
-    overlaps = box_iou(boxes, point_form(priors))  # (n, P)
+    overlaps = box_iou(boxes, point_form(priors)) if overlaps is None else overlaps.clone()  # (n, P)
     best_overlap, idx = overlaps.max(dim=0)
     # Each box claims its best prior, boxes with the highest overlap first; a claimed prior is taken
     # out for the others, so two boxes whose best prior coincides both still get one.
@@ -133,10 +134,10 @@ def match_atss(boxes: torch.Tensor, priors: torch.Tensor, levels: torch.Tensor, 
                pos_iou: float, neg_iou: float) -> tuple[torch.Tensor, torch.Tensor]:
     """``match`` plus ATSS positives (see the module docstring). ``levels`` (P,) is each prior's FPN level
     and ``cells`` (P, 2) its level's cell size, both as ``Yolact`` builds them."""
-    idx, state = match(boxes, priors, pos_iou, neg_iou)
     if boxes.shape[0] == 0:
-        return idx, state
+        return match(boxes, priors, pos_iou, neg_iou)
     overlaps = box_iou(boxes, point_form(priors))  # (n, P)
+    idx, state = match(boxes, priors, pos_iou, neg_iou, overlaps)
     centres = (boxes[:, :2] + boxes[:, 2:]) / 2
     dist = torch.cdist(centres, priors[:, :2])  # (n, P)
     candidates = []
