@@ -37,7 +37,8 @@ def road_card(tmp_path_factory) -> LoadedCard:
 
     torch.manual_seed(0)
     model = Yolact(config_by_name("edgeseg_yolact_road"))
-    spec = InputSpec(width=384, height=384, color_order="RGB", mean=(123.675, 116.28, 103.53),
+    width, height = model.cfg.input_size
+    spec = InputSpec(width=width, height=height, color_order="RGB", mean=(123.675, 116.28, 103.53),
                      std=(58.395, 57.12, 57.375))
     out = tmp_path_factory.mktemp("road_yolact")
     export_yolact_onnx(model, out / "road.onnx", spec)
@@ -63,7 +64,7 @@ def test_cli_on_synthetic_seeds_writes_instance_metrics(tmp_path, road_card, cap
     assert "mask AP" in printed and "Pedestrian" in printed
     m = InstanceMetrics.model_validate(json.loads(out.read_text()))
     expected = synth_validation(range(9000, 9001), 30, 0.15)[:3]  # training validation's ground truth
-    assert (m.dataset, m.images, m.resolution) == ("synth:9000-9004", 3, "384x384")
+    assert (m.dataset, m.images, m.resolution) == ("synth:9000-9004", 3, "640x352")
     assert m.instances == sum(len(f.classes) for f in expected) > 0
     # per class and per COCO size, the counts add up to the same objects
     assert sum(m.instances_per_class.values()) == sum(m.instances_by_size.values()) == m.instances

@@ -136,7 +136,7 @@ def test_copy_paste_drops_covered_instances_and_skips_frames_without_ground():
 
 
 def _augmenter(**kw) -> Augmenter:
-    args = dict(size=100, scale=(1.0, 1.0), aspect=1.0, flip=0.0, fill=(1, 2, 3), min_box=2,
+    args = dict(size=(100, 100), scale=(1.0, 1.0), aspect=1.0, flip=0.0, fill=(1, 2, 3), min_box=2,
                 rng=np.random.default_rng(0), photometric=False)
     return Augmenter(**(args | kw))
 
@@ -148,6 +148,16 @@ def test_fit_stretches_the_frame():
     assert sample.image.shape == (100, 100, 3) and (sample.image == 7).all()
     np.testing.assert_allclose(sample.boxes[0], [0.1, 0.1, 0.3, 0.5], atol=0.011)
     assert sample.masks.shape == (1, 100, 100) and sample.classes.tolist() == [1]
+
+
+def test_fit_to_a_non_square_input_normalises_boxes_by_each_side():
+    ids = np.zeros((90, 160), np.uint16)
+    ids[9:45, 16:80] = 1  # x 0.1..0.5, y 0.1..0.5 of the frame
+    ids[45:90, 80:160] = 2  # the bottom-right quarter
+    sample = _augmenter(size=(64, 36)).fit(_frame(ids, [1, 2], None, value=5))
+    assert sample.image.shape == (36, 64, 3) and sample.masks.shape == (2, 36, 64)
+    np.testing.assert_allclose(sample.boxes, [[0.1, 0.1, 0.5, 0.5], [0.5, 0.5, 1.0, 1.0]], atol=0.02)
+    assert sample.masks[1, 18:, 32:].all() and not sample.masks[1, :17].any()
 
 
 def test_flip_mirrors_image_and_boxes():

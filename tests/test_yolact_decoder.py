@@ -16,7 +16,7 @@ import pytest
 
 from pipeline.decoders import YolactDecoder
 from pipeline.decoders.yolact import (crop_bounds_all, decode_boxes, fast_nms, greedy_nms, prototype_masks,
-                                      upsample_masks)
+                                      traditional_nms, upsample_masks)
 from pipeline.errors import EdgeSegError
 from pipeline.modelcard import ModelCard
 
@@ -72,6 +72,17 @@ def test_iou_exactly_at_the_threshold_fast_keeps_greedy_drops():
     pixels = np.array([[0, 0, 1, 0], [0, 0, 0, 0]], np.float32)  # areas 2 and 1 with +1, overlap 1: IoU 0.5
     assert greedy_nms(pixels, 0.5).tolist() == [0]
     assert greedy_nms(pixels, 0.51).tolist() == [0, 1]
+
+
+def test_traditional_nms_counts_pixels_along_each_side_of_a_non_square_input():
+    """On a 4x2 input the boxes below are 2x2 and 2x1 pixels with the end pixel counted: IoU 0.5, so the
+    second is dropped. Scaling both axes by the width (4) would make them 2x3 and 2x1: IoU 1/3, kept."""
+    boxes = np.array([[0, 0, 0.25, 0.5], [0, 0, 0.25, 0]], np.float32)
+    scores = np.array([[0.9], [0.8]], np.float32)
+    rows, _, _ = traditional_nms(boxes, scores, 0.5, 100, np.array([4, 2, 4, 2], np.float32), 0.05)
+    assert rows.tolist() == [0]
+    rows, _, _ = traditional_nms(boxes, scores, 0.5, 100, 4.0, 0.05)
+    assert rows.tolist() == [0, 1]
 
 
 @pytest.mark.parametrize("nms", ["fast", "traditional"])
@@ -270,7 +281,7 @@ def test_matches_an_independent_torch_reimplementation_of_the_official_code(rng,
 def instance_card(**postprocess) -> ModelCard:
     return ModelCard(name="road_yolact", task="instance", file="x.onnx", architecture="YOLACT",
                      classes=["Car", "Pedestrian", "Bicyclist"], palette=[(1, 1, 1)] * 3,
-                     input=dict(width=384, height=384, color_order="RGB", mean=(0, 0, 0), std=(1, 1, 1)),
+                     input=dict(width=384, height=224, color_order="RGB", mean=(0, 0, 0), std=(1, 1, 1)),
                      output=dict(kind="yolact"), params=0, gflops=0, licence="test",
                      postprocess=postprocess or None)
 
@@ -280,8 +291,9 @@ def test_from_card_reads_classes_and_postprocess():
                          mask_threshold=0.4)
     d = YolactDecoder.from_card(card)
     assert d.class_names == ("Car", "Pedestrian", "Bicyclist")
-    assert (d.score_threshold, d.nms, d.nms_iou, d.top_k, d.per_class_top, d.mask_threshold, d.input_size) == (
-        0.5, "traditional", 0.6, 30, 50, 0.4, 384)
+    assert (d.score_threshold, d.nms, d.nms_iou, d.top_k, d.per_class_top, d.mask_threshold) == (
+        0.5, "traditional", 0.6, 30, 50, 0.4)
+    assert d.pixel_scale.tolist() == [384, 224, 384, 224]  # traditional NMS counts input pixels per axis
     assert YolactDecoder.from_card(card, score_threshold=0.05).score_threshold == 0.05
     defaults = YolactDecoder.from_card(instance_card())  # no postprocess section: the official defaults
     assert (defaults.nms, defaults.nms_iou, defaults.top_k, defaults.per_class_top) == ("fast", 0.5, 100, 200)

@@ -79,7 +79,7 @@ def export(args: argparse.Namespace) -> None:
     model, ckpt = load_model(cfg, Path(args.checkpoint or REPO / "runs" / name / "best.pt"))
     net_cfg = model.cfg
     w, h = net_cfg.input_size
-    spec = input_spec(cfg, config_path, w)
+    spec = input_spec(cfg, config_path, (w, h))
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -118,10 +118,10 @@ def load_checkpoint(path: Path) -> dict:
     return ckpt
 
 
-def input_spec(cfg: dict, path: Path, size: int) -> InputSpec:
-    """The model card's InputSpec: the config's colour order, mean and std at the net's square input size."""
+def input_spec(cfg: dict, path: Path, size: tuple[int, int]) -> InputSpec:
+    """The model card's InputSpec: the config's colour order, mean and std at the net's input (width, height)."""
     try:
-        return InputSpec(width=size, height=size, **cfg["input"])
+        return InputSpec(width=size[0], height=size[1], **cfg["input"])
     except (ValidationError, TypeError) as e:
         detail = validation_message(path, e) if isinstance(e, ValidationError) else f"{path}: {e}"
         raise EdgeSegError(detail.replace("key '", "key 'input.", 1)) from None
@@ -131,7 +131,7 @@ class TrainData:
     """Each epoch: every CamVid training frame (copy-paste applied with probability ``copy_paste.prob``)
     plus ``synth.frames_per_epoch`` synthetic frames, shuffled, augmented on the fly."""
 
-    def __init__(self, cfg: dict, camvid: list[InstanceImage], input_size: int, fill: tuple[int, int, int],
+    def __init__(self, cfg: dict, camvid: list[InstanceImage], input_size: tuple[int, int], fill: tuple[int, int, int],
                  rng: np.random.Generator, limit: int | None):
         inst, synth, cp, aug = cfg["instances"], cfg["synth"], cfg["copy_paste"], cfg["augment"]
         self.rng = rng
@@ -238,7 +238,7 @@ def train() -> None:
     rng = seed_all(seed)
 
     net_cfg = net_config(cfg, Path(args.config))
-    size = net_cfg.input_size[0]
+    size = net_cfg.input_size
     spec = input_spec(cfg, Path(args.config), size)
     pre = Preprocessor(spec)
     bgr_mean = spec.mean[::-1] if spec.color_order == "RGB" else spec.mean

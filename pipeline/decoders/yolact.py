@@ -110,10 +110,11 @@ def greedy_nms(boxes: np.ndarray, iou_threshold: float) -> np.ndarray:
     return np.asarray(kept, np.intp)
 
 
-def traditional_nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, top_k: int, pixel_scale: float,
-                    min_score: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def traditional_nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, top_k: int,
+                    pixel_scale: float | np.ndarray, min_score: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Official traditional NMS: greedy per class over entries with score > ``min_score`` (no per-class
-    cap), boxes measured in pixels of the ``pixel_scale``-sized input, then the global ``top_k``."""
+    cap), boxes measured in pixels of the input (``pixel_scale``: its side, or its (w, h, w, h)), then the
+    global ``top_k``."""
     rows, classes, kept_scores = [], [], []
     for c in np.flatnonzero((scores > min_score).any(0)):
         idx = np.flatnonzero(scores[:, c] > min_score)
@@ -204,11 +205,12 @@ class YolactDecoder:
 
     def __init__(self, *, classes: Sequence[str], score_threshold: float = 0.3, nms: Nms = "fast",
                  nms_iou: float = 0.5, top_k: int = 100, per_class_top: int = 200, mask_threshold: float = 0.5,
-                 conf_threshold: float = CONF_THRESHOLD, input_size: int = 550, name: str = "yolact"):
+                 conf_threshold: float = CONF_THRESHOLD, input_size: int | tuple[int, int] = 550,
+                 name: str = "yolact"):
         """``conf_threshold`` only matters when ``score_threshold`` is below it (evaluation at 0):
         ``score_threshold`` <= 0 keeps every NMS survivor, as the official ``postprocess``.
-        ``input_size``: the network's input side; traditional NMS measures its +1-pixel box areas in
-        those pixels, as the official code does with ``cfg.max_size``. ``name`` labels error messages."""
+        ``input_size``: the network's input side, or (width, height); traditional NMS measures its +1-pixel
+        box areas in those pixels, as the official code does with ``cfg.max_size``. ``name`` labels error messages."""
         if nms not in ("fast", "traditional"):
             raise ValueError(f"nms must be 'fast' or 'traditional', not {nms!r}")
         if top_k < 1 or per_class_top < 1:
@@ -221,7 +223,8 @@ class YolactDecoder:
         self.per_class_top = per_class_top
         self.mask_threshold = mask_threshold
         self.conf_threshold = conf_threshold
-        self.input_size = input_size
+        w, h = (input_size, input_size) if isinstance(input_size, int) else input_size
+        self.pixel_scale = np.array([w, h, w, h], np.float32)
         self.name = name
 
     @classmethod
@@ -233,7 +236,8 @@ class YolactDecoder:
         post = card.detection
         params = dict(classes=card.classes, score_threshold=post.score_threshold, nms=post.nms,
                       nms_iou=post.nms_iou, top_k=post.top_k, per_class_top=post.per_class_top,
-                      mask_threshold=post.mask_threshold, input_size=card.input.width, name=card.name)
+                      mask_threshold=post.mask_threshold, input_size=(card.input.width, card.input.height),
+                      name=card.name)
         return cls(**(params | overrides))
 
     def __call__(self, outputs: dict[str, np.ndarray], frame_sizes: Sequence[tuple[int, int]]) -> list[Instances]:
@@ -267,7 +271,7 @@ class YolactDecoder:
             min_score = self.score_threshold if self.score_threshold > 0 else -np.inf
             rows, classes, kept = fast_nms(boxes, scores, self.nms_iou, self.per_class_top, self.top_k, min_score)
         else:
-            rows, classes, kept = traditional_nms(boxes, scores, self.nms_iou, self.top_k, self.input_size,
+            rows, classes, kept = traditional_nms(boxes, scores, self.nms_iou, self.top_k, self.pixel_scale,
                                                   max(self.conf_threshold, self.score_threshold))
         return candidates[rows], classes, kept.astype(np.float32), boxes[rows]
 

@@ -96,14 +96,15 @@ CONFIGS: dict[str, YolactConfig] = {
         _v1("yolact_edge", "resnet101", (1, 2, 3), checkpoint_layout="yolact_edge"),
         _v1("yolact_edge_resnet50", "resnet50", (1, 2, 3), checkpoint_layout="yolact_edge"),
         _v1("yolact_edge_mobilenetv2", "mobilenetv2", (3, 4, 6), checkpoint_layout="yolact_edge"),
-        # Ours: a half-width MobileNetV2 at 384x384 with thinner FPN / ProtoNet / head, road classes
-        # (CamVid naming), rectangular anchors (no square-anchor bug) scaled to the input size; trained by
-        # tools/train_yolact.py. The fourth, tall aspect ratio (width/height 1/4) is for pedestrians and
-        # cyclists: at 384x384 a distant pedestrian is ~4x22 px and no 1:2 anchor overlaps it by IoU 0.5. It
-        # comes last so a checkpoint trained with the first three warm-starts this net (pipeline/train/warm_start.py).
+        # Ours: a half-width MobileNetV2 at 640x352 (a 640x360 frame at its own width; 16:9 cameras barely
+        # stretched) with thinner FPN / ProtoNet / head, road classes (CamVid naming), rectangular anchors (no
+        # square-anchor bug) in input pixels; trained by tools/train_yolact.py, its first two stages at 384x384.
+        # The fourth, tall aspect ratio (width/height 1/4) is for pedestrians and cyclists: a distant pedestrian
+        # is ~6x21 px and no 1:2 anchor overlaps it by IoU 0.5. It comes last so a checkpoint trained with the
+        # first three warm-starts this net (pipeline/train/warm_start.py).
         YolactConfig(name="edgeseg_yolact_road", backbone="mobilenetv2", selected_layers=(3, 4, 6), num_classes=3,
-                     input_size=(384, 384), backbone_width=0.5, fpn_channels=96, proto_channels=64,
-                     head_channels=96, anchor_scales=(16.0, 32.0, 64.0, 128.0, 256.0), anchor_norm=(384.0, 384.0),
+                     input_size=(640, 352), backbone_width=0.5, fpn_channels=96, proto_channels=64,
+                     head_channels=96, anchor_scales=(16.0, 32.0, 64.0, 128.0, 256.0), anchor_norm=(640.0, 352.0),
                      aspect_ratios=(1.0, 0.5, 2.0, 0.25), square_anchors=False),
     )
 }

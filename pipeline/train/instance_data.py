@@ -262,16 +262,18 @@ class TrainSample:
 
 
 class Augmenter:
-    """Random window -> flip -> stretch to ``size`` x ``size`` -> photometric jitter -> boxes from masks.
+    """Random window -> flip -> stretch to ``size`` (width, height) -> photometric jitter -> boxes from masks.
 
     The window's side is ``scale`` times the frame's (below 1 zooms in, above 1 zooms out and fills the
     border with ``fill``, the model's mean colour, which normalises to zero), its aspect jittered by up to
     ``aspect``. Instances whose visible box is under ``min_box`` input pixels wide or high are dropped, like
-    YOLACT's discard_box_width/height (4/550 of the input)."""
+    YOLACT's discard_box_width/height (4/550 of the input). At scale 1 and aspect 1 the whole frame is
+    stretched to the input, whatever the two aspect ratios, as inference does."""
 
-    def __init__(self, size: int, scale: tuple[float, float], aspect: float, flip: float, fill: tuple[int, int, int],
-                 min_box: float, rng: np.random.Generator, photometric: bool = True):
-        self.size, self.scale, self.aspect, self.flip = size, scale, aspect, flip
+    def __init__(self, size: tuple[int, int], scale: tuple[float, float], aspect: float, flip: float,
+                 fill: tuple[int, int, int], min_box: float, rng: np.random.Generator, photometric: bool = True):
+        self.size = (int(size[0]), int(size[1]))
+        self.scale, self.aspect, self.flip = scale, aspect, flip
         self.fill = tuple(float(v) for v in fill)
         self.min_box, self.rng, self.photometric = min_box, rng, photometric
 
@@ -297,14 +299,14 @@ class Augmenter:
     def _warp(self, sample: InstanceImage, window: tuple[float, float, float, float],
               flip: bool) -> tuple[np.ndarray, np.ndarray]:
         x0, y0, ww, wh = window
-        size = self.size
-        sx, sy = size / ww, size / wh
+        width, height = self.size
+        sx, sy = width / ww, height / wh
         # pixel centres map like cv2.resize's: dst = (src + 0.5 - origin) * scale - 0.5
         tx, ty = (0.5 - x0) * sx - 0.5, (0.5 - y0) * sy - 0.5
-        m = np.array([[-sx, 0, size - 1 - tx], [0, sy, ty]] if flip else [[sx, 0, tx], [0, sy, ty]], np.float64)
-        image = cv2.warpAffine(sample.image, m, (size, size), flags=cv2.INTER_LINEAR,
+        m = np.array([[-sx, 0, width - 1 - tx], [0, sy, ty]] if flip else [[sx, 0, tx], [0, sy, ty]], np.float64)
+        image = cv2.warpAffine(sample.image, m, self.size, flags=cv2.INTER_LINEAR,
                                borderMode=cv2.BORDER_CONSTANT, borderValue=self.fill)
-        ids = cv2.warpAffine(sample.ids, m, (size, size), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT,
+        ids = cv2.warpAffine(sample.ids, m, self.size, flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT,
                              borderValue=0)
         return image, ids
 
@@ -312,7 +314,8 @@ class Augmenter:
         masks = ids[None] == np.arange(1, len(classes) + 1, dtype=np.uint16)[:, None, None]
         boxes = mask_boxes(masks)
         keep = ((boxes[:, 2] - boxes[:, 0]) >= self.min_box) & ((boxes[:, 3] - boxes[:, 1]) >= self.min_box)
-        return TrainSample(image, boxes[keep] / self.size, classes[keep], masks[keep].view(np.uint8))
+        scale = np.array(self.size * 2, np.float32)  # x1, y1, x2, y2 over width, height, width, height
+        return TrainSample(image, boxes[keep] / scale, classes[keep], masks[keep].view(np.uint8))
 
 
 def jitter_colours(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
