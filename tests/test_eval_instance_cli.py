@@ -25,7 +25,7 @@ from pipeline.modelcard import (InputSpec, InstanceMetrics, LoadedCard, ModelCar
 from pipeline.train.instance_data import THING_CLASSES, synth_validation
 
 pytest.importorskip("pycocotools", reason="mask AP is computed by pycocotools (the `eval` extra)")
-ROAD_CONFIG = Path(__file__).resolve().parents[1] / "tools" / "train_configs" / "edgeseg_yolact_road.yaml"
+TRAIN_CONFIGS = Path(__file__).resolve().parents[1] / "tools" / "train_configs"
 
 
 @pytest.fixture(scope="module")
@@ -49,10 +49,14 @@ def road_card(tmp_path_factory) -> LoadedCard:
     return load_card(save_card(card, out / "road.yaml"))
 
 
-def test_rule_defaults_are_the_training_configs():
-    """`edgeseg eval` must count as instances what training validation counts (the card's commands rely on it)."""
-    cfg = yaml.safe_load(ROAD_CONFIG.read_text())
-    assert InstanceRules().__dict__ == cfg["instances"]
+@pytest.mark.parametrize("stage", ["edgeseg_yolact_road_stage1", "edgeseg_yolact_road_stage2", "edgeseg_yolact_road"])
+def test_rule_defaults_are_the_training_configs(stage, monkeypatch):
+    """`edgeseg eval` must count as instances what training validation counts (the card's commands rely on it);
+    read through the trainer's loader, which applies a config's ``base``."""
+    pytest.importorskip("torch", reason="the training tools need torch (the `train` extra)")
+    monkeypatch.syspath_prepend(str(TRAIN_CONFIGS.parent))  # tools/
+    from train_yolact import load_config
+    assert InstanceRules().__dict__ == load_config(TRAIN_CONFIGS / f"{stage}.yaml")["instances"]
 
 
 def test_cli_on_synthetic_seeds_writes_instance_metrics(tmp_path, road_card, capsys):

@@ -1,6 +1,6 @@
 """The road YOLACT's training configs: the three stages load, stage 1's overrides give the three-ratio net its
-checkpoint warm-starts stage 2 from, stage 3 fine-tunes at the shipped net's 640x352, and bad overrides are
-one-line errors."""
+checkpoint warm-starts stage 2 from, stage 3 fine-tunes at the shipped net's 640x352, a config's ``base``
+supplies what it does not state, and bad overrides or bases are one-line errors."""
 
 from __future__ import annotations
 
@@ -45,3 +45,30 @@ def test_bad_overrides_are_one_line(overrides, message):
     with pytest.raises(EdgeSegError) as e:
         net_config(cfg, Path("x.yaml"))
     assert str(e.value) == f"x.yaml: {message}"
+
+
+def test_base_supplies_the_keys_a_config_leaves_out_and_given_keys_replace_whole_values(tmp_path):
+    (tmp_path / "first.yaml").write_text((CONFIGS / "edgeseg_yolact_road_stage1.yaml").read_text())
+    (tmp_path / "second.yaml").write_text("base: first.yaml\nname: second\n"
+                                          "val: {every: 1, synth_seeds: [9000, 9000]}\n")
+    (tmp_path / "third.yaml").write_text("base: second.yaml\nname: third\naugment: {scale: [1, 1], aspect: 1, "
+                                         "flip: 0, min_box: 2}\n")
+    first, third = load_config(tmp_path / "first.yaml"), load_config(tmp_path / "third.yaml")
+    assert third["name"] == "third" and "base" not in third
+    assert third["val"] == {"every": 1, "synth_seeds": [9000, 9000]}  # from second, replacing first's
+    assert third["augment"] == {"scale": [1, 1], "aspect": 1, "flip": 0, "min_box": 2}
+    assert {k: v for k, v in third.items() if k not in ("name", "val", "augment")} == {
+        k: v for k, v in first.items() if k not in ("name", "val", "augment")}
+
+
+@pytest.mark.parametrize("files, message", [
+    ({"a.yaml": "base: missing.yaml\n"}, "missing.yaml: training config not found"),
+    ({"a.yaml": "base: b.yaml\n", "b.yaml": "base: a.yaml\n"}, "a.yaml: key 'base': the configs' bases form a loop"),
+    ({"a.yaml": "base: [b.yaml]\n"}, "a.yaml: key 'base': a config file name, not ['b.yaml']"),
+])
+def test_bad_bases_are_one_line(tmp_path, files, message):
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    with pytest.raises(EdgeSegError) as e:
+        load_config(tmp_path / "a.yaml")
+    assert str(e.value) == f"{tmp_path}/{message}"

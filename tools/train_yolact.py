@@ -17,9 +17,11 @@ RNG states); `--resume` continues from it. CPU training is slow, so run it in th
 
     nohup .venv/bin/python tools/train_yolact.py tools/train_configs/edgeseg_yolact_road.yaml > runs/train_yolact.log 2>&1 &
 
-Optional config keys: `net_overrides` (YolactConfig fields replacing the named net's, e.g. fewer aspect
-ratios for a first stage) and `init` (a checkpoint, relative to the repository root, to start from
-instead of random weights; it may have fewer anchor aspect ratios: pipeline.train.warm_start).
+Optional config keys: `base` (another config, relative to this one, whose keys this one replaces one
+by one: a later stage names only what it changes), `net_overrides` (YolactConfig fields replacing the
+named net's, e.g. fewer aspect ratios for a first stage) and `init` (a checkpoint, relative to the
+repository root, to start from instead of random weights; it may have fewer anchor aspect ratios:
+pipeline.train.warm_start).
 
 Per-epoch losses and validation AP go to runs/<name>/log.jsonl. `--limit N` (N frames of each source
 and validation set) with `--epochs 2` is a smoke test of the whole loop.
@@ -77,9 +79,25 @@ REQUIRED = {  # config keys (section -> keys), checked before any data is loaded
 }
 
 
-def load_config(path: Path) -> dict:
-    """The training config, checked for every key the run reads (one-line EdgeSegError otherwise)."""
+def read_with_base(path: Path, chain: tuple[Path, ...] = ()) -> dict:
+    """The config in ``path`` on top of its ``base`` (a path relative to it), recursively. A key given here
+    replaces the base's whole value, nested mappings included: a later stage states what it changes, so
+    the stages of one recipe share their data and augmentation settings instead of copying them."""
+    if path.resolve() in chain:
+        raise EdgeSegError(f"{path}: key 'base': the configs' bases form a loop")
     cfg = read_mapping(path, "training config")
+    if "base" not in cfg:
+        return cfg
+    base = cfg.pop("base")
+    if not isinstance(base, str):
+        raise EdgeSegError(f"{path}: key 'base': a config file name, not {base!r}")
+    return read_with_base(path.parent / base, (*chain, path.resolve())) | cfg
+
+
+def load_config(path: Path) -> dict:
+    """The training config (with its ``base`` applied), checked for every key the run reads (one-line
+    EdgeSegError otherwise)."""
+    cfg = read_with_base(path)
     for section, keys in REQUIRED.items():
         part = cfg.get(section) if section else cfg
         missing = [k for k in keys if not isinstance(part, dict) or k not in part]

@@ -109,8 +109,8 @@ def evaluate_semantic(loaded_card: LoadedCard, dataset: Dataset, threads: int = 
 @dataclass(frozen=True)
 class InstanceRules:
     """Which objects count as ground-truth instances. The defaults are the ``instances`` section of
-    tools/train_configs/edgeseg_yolact_road.yaml, so `edgeseg eval` scores what training validation
-    scores (a test keeps them equal)."""
+    tools/train_configs/edgeseg_yolact_road*.yaml (written in stage 1, the others' base), so `edgeseg eval`
+    scores what training validation scores (a test keeps them equal)."""
 
     camvid_min_area: int = 50  # pixels of a CamVid connected component
     synth_min_area: int = 30  # visible pixels at 640x360
