@@ -87,7 +87,9 @@ class PostprocessSpec(_Strict):
     ``score_threshold``; per class the ``per_class_top`` best go through NMS at ``nms_iou`` ("fast":
     YOLACT's matrix NMS, where a box suppressed by a higher one still suppresses; "traditional": greedy);
     the ``top_k`` best survivors over all classes are kept; masks are sigmoid(proto @ coefficients)
-    cropped to the box and cut at ``mask_threshold``.
+    cropped to the box and cut at ``mask_threshold``. ``mask_crop`` "prototype" is the official crop (at
+    prototype resolution, the box padded by one prototype pixel); "box" also clears frame pixels outside
+    the box itself. Our own models' export calibrates both on held-out frames (tools/export_yolact.py).
 
     The default score threshold is for streaming display, not for mAP: the official evaluation keeps
     everything above 0.05 because AP rewards low-confidence guesses, while a video overlay drawn at
@@ -101,6 +103,7 @@ class PostprocessSpec(_Strict):
     top_k: int = Field(100, gt=0)
     per_class_top: int = Field(200, gt=0)
     mask_threshold: float = Field(0.5, gt=0, lt=1)
+    mask_crop: Literal["prototype", "box"] = "prototype"
 
 
 class DataRef(_Strict):

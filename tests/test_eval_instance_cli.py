@@ -17,11 +17,12 @@ from test_eval_camvid import make_camvid
 
 from pipeline.cli import main
 from pipeline.errors import EdgeSegError
-from pipeline.eval.cli import InstanceRules, evaluate_instances
+from pipeline import runtime
+from pipeline.eval.cli import InstanceRules, evaluate_decoder_variants, evaluate_instances
 from pipeline.eval.datasets import CamVidDataset, open_dataset
 from pipeline.labels import CAMVID
 from pipeline.modelcard import (InputSpec, InstanceMetrics, LoadedCard, ModelCard, OutputSpec, PostprocessSpec,
-                                load_card, save_card)
+                                find_card, load_card, save_card)
 from pipeline.train.instance_data import THING_CLASSES, synth_validation
 
 pytest.importorskip("pycocotools", reason="mask AP is computed by pycocotools (the `eval` extra)")
@@ -82,6 +83,31 @@ def test_cli_on_synthetic_seeds_writes_instance_metrics(tmp_path, road_card, cap
     card = road_card.card.model_copy(update={"metrics": {"synth_val": m}})
     shutil.copy(road_card.onnx_path, tmp_path / road_card.card.file)
     assert load_card(save_card(card, tmp_path / "with.yaml")).card.metrics["synth_val"] == m
+
+
+def test_decoder_variants_score_one_model_pass_many_ways(monkeypatch):
+    """The shipped road YOLACT on 3 held-out synthetic frames: each variant overrides the card's
+    postprocess, the model runs once per frame for all of them, and the card's own settings ({})
+    score exactly what `edgeseg eval` scores."""
+    card = find_card("edgeseg_yolact_road")
+    runs = []
+    load = runtime.load
+
+    def counting_load(*args, **kwargs):
+        session = load(*args, **kwargs)
+        run = session.run
+        session.run = lambda *a: runs.append(1) or run(*a)
+        return session
+
+    monkeypatch.setattr(runtime, "load", counting_load)
+    dataset = open_dataset("synth:9000-9004", "val")
+    other_crop = "prototype" if card.card.detection.mask_crop == "box" else "box"
+    own, high, cropped = evaluate_decoder_variants(card, dataset, [{}, {"mask_threshold": 0.95},
+                                                                   {"mask_crop": other_crop}], threads=1, limit=3)
+    assert len(runs) == 3
+    assert own == evaluate_instances(card, dataset, threads=1, limit=3)
+    assert high.mask_ap50 < own.mask_ap50  # masks cut at 0.95 lose most of their pixels
+    assert cropped.mask_ap != own.mask_ap and own.instances == high.instances == cropped.instances > 0
 
 
 def test_camvid_instances_are_connected_components(tmp_path, rng, road_card):

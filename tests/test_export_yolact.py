@@ -59,6 +59,11 @@ def test_export_writes_a_measured_card_that_runs(shared_dir, checkpoint, tmp_pat
         ".venv/bin/python tools/train_yolact.py tools/train_configs/edgeseg_yolact_road_stage2.yaml",
         f".venv/bin/python tools/train_yolact.py {CONFIG}", f".venv/bin/python tools/export_yolact.py {CONFIG}"]
     assert any("research use" in d.licence for d in card.training.data)
+    # mask post-processing calibrated on seeds that are neither trained nor validated on, before the metrics
+    assert "mask calibration on synth:8000-8004" in done.stdout
+    assert card.detection.mask_threshold in (0.25, 0.3, 0.35, 0.4, 0.45, 0.5)
+    assert card.detection.mask_crop in ("prototype", "box") and card.detection.score_threshold == 0.3
+    assert [d.role for d in card.training.data].count("calibration") == 1
     assert set(card.metrics) == {"camvid_val", "synth_val"}
     for key, dataset in (("camvid_val", "camvid:val"), ("synth_val", "synth:9000-9004")):
         m = card.metrics[key]

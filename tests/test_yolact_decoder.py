@@ -172,6 +172,19 @@ def test_crop_keeps_one_prototype_pixel_of_padding():
     np.testing.assert_array_equal(result.masks[0], rectangle((32, 32), slice(8, 24), slice(4, 12)))
 
 
+def test_box_crop_also_clears_frame_pixels_outside_the_box_itself():
+    """The same box is frame x 0-8 (y 6.4-25.6): pixel centres 0.5 .. 7.5 lie inside it, so "box" keeps the
+    prototype crop's columns 4-7 and clears 8-11, which the padding let in; rows 8-23 are inside already."""
+    proto, coeffs = rectangle_proto()
+    out = outputs([[0.125, 0.5, 0.25, 0.6]], [[0.9]], coeffs, proto)
+    padded = YolactDecoder(classes=["a"])(out, [(32, 32)])[0].masks[0]
+    boxed = YolactDecoder(classes=["a"], mask_crop="box")(out, [(32, 32)])[0].masks[0]
+    assert padded[8:24, 8:12].any()
+    expected = padded.copy()
+    expected[:, 8:] = False
+    np.testing.assert_array_equal(boxed, expected)
+
+
 def official_crop_then_resize(proto, coeffs, boxes, size) -> np.ndarray:
     """The official order, over the whole frame: sigmoid(proto @ coeffs) on the full map, zeroed outside
     ``x1 * w - 1 <= col < x2 * w + 1`` (same for rows), bilinear resize of the full map (cv2's
@@ -184,6 +197,15 @@ def official_crop_then_resize(proto, coeffs, boxes, size) -> np.ndarray:
     inside = (cols >= x1 - 1) & (cols < x2 + 1) & (rows >= y1 - 1) & (rows < y2 + 1)
     cropped = (full * inside).astype(np.float32)
     return np.stack([cv2.resize(cropped[..., i], size, interpolation=cv2.INTER_LINEAR) for i in range(len(boxes))])
+
+
+def centres_inside(boxes: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(N, H, W) bool: which frame pixel centres lie in each normalised box (edges included)."""
+    width, height = size
+    xs = (np.arange(width) + 0.5) / width
+    ys = (np.arange(height) + 0.5) / height
+    x1, y1, x2, y2 = (np.clip(boxes[:, k], 0, 1)[:, None, None] for k in range(4))
+    return (xs >= x1) & (xs <= x2) & (ys[:, None] >= y1) & (ys[:, None] <= y2)
 
 
 @pytest.mark.parametrize("size", [(301, 157), (960, 540), (20, 13)])  # up, up a lot, down
@@ -201,6 +223,18 @@ def test_upsampling_only_inside_boxes_equals_resizing_the_whole_frame(rng, size)
     assert masks.shape == (40, size[1], size[0])
     np.testing.assert_array_equal(masks[decided], reference[decided] > 0.5)
     assert masks.any()
+    # mask_crop="box": the same masks, further cut to the pixels whose centres lie in the box
+    pixel_boxes = np.clip(boxes * np.array(size * 2, np.float32), 0, np.array(size * 2, np.float32))
+    boxed = upsample_masks(prototype_masks(proto, coeffs, crops), crops, proto.shape, size, 0.5, pixel_boxes)
+    inside = centres_inside(boxes, size)
+    edge = np.zeros_like(decided)  # a centre within float rounding of a box edge may go either way
+    for k, axis in ((0, 2), (2, 2), (1, 1), (3, 1)):
+        centres = (np.arange(size[0 if axis == 2 else 1]) + 0.5)
+        near = np.abs(centres[None, :] - pixel_boxes[:, k:k + 1]) < 1e-3
+        edge |= near[:, None, :] if axis == 2 else near[:, :, None]
+    sure = decided & ~edge
+    np.testing.assert_array_equal(boxed[sure], (reference[sure] > 0.5) & inside[sure])
+    assert (masks & ~boxed).any() and not (boxed & ~masks).any()
 
 
 @pytest.mark.parametrize("nms", ["fast", "traditional"])
@@ -288,8 +322,9 @@ def instance_card(**postprocess) -> ModelCard:
 
 def test_from_card_reads_classes_and_postprocess():
     card = instance_card(score_threshold=0.5, nms="traditional", nms_iou=0.6, top_k=30, per_class_top=50,
-                         mask_threshold=0.4)
+                         mask_threshold=0.4, mask_crop="box")
     d = YolactDecoder.from_card(card)
+    assert d.mask_crop == "box" and YolactDecoder.from_card(instance_card()).mask_crop == "prototype"
     assert d.class_names == ("Car", "Pedestrian", "Bicyclist")
     assert (d.score_threshold, d.nms, d.nms_iou, d.top_k, d.per_class_top, d.mask_threshold) == (
         0.5, "traditional", 0.6, 30, 50, 0.4)
@@ -316,6 +351,8 @@ def test_output_problems_are_one_line_errors():
         decoder(out, [(10, 10), (10, 10)])
     with pytest.raises(ValueError, match="nms must be"):
         YolactDecoder(classes=["a"], nms="soft")
+    with pytest.raises(ValueError, match="mask_crop must be"):
+        YolactDecoder(classes=["a"], mask_crop="frame")
 
 
 def test_decoding_never_imports_torch():

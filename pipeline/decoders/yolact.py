@@ -12,6 +12,9 @@ constant ``priors``; see the issue-4 design notes); everything after that follow
 4. ``score_threshold``; masks only for the survivors: ``sigmoid(proto @ coeffs)`` at prototype
    resolution, zeroed outside the box padded by one prototype pixel, bilinearly upsampled to the frame
    (half-pixel centres, as torch's ``interpolate(align_corners=False)``), ``> mask_threshold``.
+   ``mask_crop="box"`` (not official; a model card may choose it) also clears the frame pixels whose
+   centres lie outside the box itself: at prototype resolution the padded crop reaches up to a prototype
+   pixel (4-8 frame pixels) past the box, as wide as a distant pedestrian.
 
 Two shortcuts keep this cheap without changing the result:
 
@@ -40,6 +43,7 @@ from pipeline.modelcard import YOLACT_OUTPUTS, ModelCard
 from pipeline.types import Instances
 
 Nms = Literal["fast", "traditional"]
+MaskCrop = Literal["prototype", "box"]
 VARIANCES = (0.1, 0.2)  # centre, size: the official SSD encoding
 CONF_THRESHOLD = 0.05  # official nms_conf_thresh: which priors are candidates at all
 SOFTMAX_SLACK = 1e-4  # float32 softmax rows sum to 1 only up to rounding
@@ -176,9 +180,10 @@ def prototype_masks(proto: np.ndarray, coeffs: np.ndarray, crops: np.ndarray) ->
 
 
 def upsample_masks(inside: Sequence[np.ndarray], crops: np.ndarray, proto_shape: tuple[int, ...],
-                   size: tuple[int, int], threshold: float) -> np.ndarray:
+                   size: tuple[int, int], threshold: float, boxes: np.ndarray | None = None) -> np.ndarray:
     """Cropped prototype-resolution masks -> (N, H, W) bool at frame ``size`` (w, h), interpolating only
-    the frame pixels whose bilinear taps reach the crop (see the module docstring)."""
+    the frame pixels whose bilinear taps reach the crop (see the module docstring). ``boxes``: (N, 4) frame
+    pixels x1, y1, x2, y2; when given, pixels whose centres fall outside them stay False as well."""
     width, height = size
     ay, y_low, y_high = bilinear_weights(height, proto_shape[0])
     ax, x_low, x_high = bilinear_weights(width, proto_shape[1])
@@ -186,8 +191,13 @@ def upsample_masks(inside: Sequence[np.ndarray], crops: np.ndarray, proto_shape:
     # Taps are sorted, so the frame rows/cols with upper tap >= start and lower tap < stop are a range.
     fy0, fy1 = np.searchsorted(y_high, r0), np.searchsorted(y_low, r1)
     fx0, fx1 = np.searchsorted(x_high, c0), np.searchsorted(x_low, c1)
+    if boxes is not None:  # pixel p's centre p + 0.5 lies in [lo, hi]  <=>  ceil(lo - 0.5) <= p <= floor(hi - 0.5)
+        first = np.ceil(boxes[:, :2] - 0.5).astype(np.intp)
+        stop = np.floor(boxes[:, 2:] - 0.5).astype(np.intp) + 1
+        fx0, fy0 = np.maximum(fx0, first[:, 0]), np.maximum(fy0, first[:, 1])
+        fx1, fy1 = np.minimum(fx1, stop[:, 0]), np.minimum(fy1, stop[:, 1])
     masks = np.zeros((len(inside), height, width), bool)
-    for i in np.flatnonzero((r1 > r0) & (c1 > c0)):
+    for i in np.flatnonzero((r1 > r0) & (c1 > c0) & (fy1 > fy0) & (fx1 > fx0)):
         up = ay[fy0[i]:fy1[i], r0[i]:r1[i]] @ inside[i] @ ax[fx0[i]:fx1[i], c0[i]:c1[i]].T
         np.greater(up, threshold, out=masks[i, fy0[i]:fy1[i], fx0[i]:fx1[i]])
     return masks
@@ -205,7 +215,8 @@ class YolactDecoder:
 
     def __init__(self, *, classes: Sequence[str], score_threshold: float = 0.3, nms: Nms = "fast",
                  nms_iou: float = 0.5, top_k: int = 100, per_class_top: int = 200, mask_threshold: float = 0.5,
-                 conf_threshold: float = CONF_THRESHOLD, input_size: int | tuple[int, int] = 550,
+                 mask_crop: MaskCrop = "prototype", conf_threshold: float = CONF_THRESHOLD,
+                 input_size: int | tuple[int, int] = 550,
                  name: str = "yolact"):
         """``conf_threshold`` only matters when ``score_threshold`` is below it (evaluation at 0):
         ``score_threshold`` <= 0 keeps every NMS survivor, as the official ``postprocess``.
@@ -213,6 +224,8 @@ class YolactDecoder:
         box areas in those pixels, as the official code does with ``cfg.max_size``. ``name`` labels error messages."""
         if nms not in ("fast", "traditional"):
             raise ValueError(f"nms must be 'fast' or 'traditional', not {nms!r}")
+        if mask_crop not in ("prototype", "box"):
+            raise ValueError(f"mask_crop must be 'prototype' or 'box', not {mask_crop!r}")
         if top_k < 1 or per_class_top < 1:
             raise ValueError("top_k and per_class_top must be positive")
         self.class_names = tuple(classes)
@@ -222,6 +235,7 @@ class YolactDecoder:
         self.top_k = top_k
         self.per_class_top = per_class_top
         self.mask_threshold = mask_threshold
+        self.mask_crop = mask_crop
         self.conf_threshold = conf_threshold
         w, h = (input_size, input_size) if isinstance(input_size, int) else input_size
         self.pixel_scale = np.array([w, h, w, h], np.float32)
@@ -236,7 +250,8 @@ class YolactDecoder:
         post = card.detection
         params = dict(classes=card.classes, score_threshold=post.score_threshold, nms=post.nms,
                       nms_iou=post.nms_iou, top_k=post.top_k, per_class_top=post.per_class_top,
-                      mask_threshold=post.mask_threshold, input_size=(card.input.width, card.input.height),
+                      mask_threshold=post.mask_threshold, mask_crop=post.mask_crop,
+                      input_size=(card.input.width, card.input.height),
                       name=card.name)
         return cls(**(params | overrides))
 
@@ -283,6 +298,8 @@ class YolactDecoder:
             return Instances.empty(size[1], size[0], self.class_names)
         crops = crop_bounds_all(boxes, proto.shape)
         inside = prototype_masks(np.asarray(proto, np.float32), coeffs[index].astype(np.float32), crops)
-        masks = upsample_masks(inside, crops, proto.shape, size, self.mask_threshold)
-        return Instances(classes=classes, scores=scores, boxes=frame_boxes(boxes, size), masks=masks,
+        pixel_boxes = frame_boxes(boxes, size)
+        masks = upsample_masks(inside, crops, proto.shape, size, self.mask_threshold,
+                               pixel_boxes if self.mask_crop == "box" else None)
+        return Instances(classes=classes, scores=scores, boxes=pixel_boxes, masks=masks,
                          class_names=self.class_names)

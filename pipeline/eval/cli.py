@@ -15,10 +15,11 @@ from __future__ import annotations
 import argparse
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from rich.console import Console
@@ -30,7 +31,7 @@ from pipeline.decoders import SemanticDecoder
 from pipeline.decoders.yolact import YolactDecoder
 from pipeline.errors import EdgeSegError
 from pipeline.eval.datasets import Dataset, open_dataset
-from pipeline.eval.instances import SIZES, InstanceAccumulator
+from pipeline.eval.instances import SIZES, InstanceAccumulator, InstanceScores
 from pipeline.eval.panoptic_run import evaluate_panoptic, panoptic_table
 from pipeline.eval.semantic import SemanticAccumulator
 from pipeline.labels import LABEL_SETS, LabelSet, mapping_lut
@@ -139,6 +140,15 @@ def evaluate_instances(loaded_card: LoadedCard, dataset: Dataset, threads: int =
     """Mask AP of an instance model on ``dataset`` (the first ``limit`` images): ONNX Runtime, the card's
     preprocessing and YOLACT decoder at the official evaluation threshold (0.05), pycocotools' COCOeval over
     Car, Pedestrian and Bicyclist (matched by name). ``progress`` as in :func:`evaluate_semantic`."""
+    return evaluate_decoder_variants(loaded_card, dataset, [{}], threads, limit, progress, rules)[0]
+
+
+def evaluate_decoder_variants(loaded_card: LoadedCard, dataset: Dataset, variants: Sequence[Mapping[str, Any]],
+                              threads: int = 0, limit: int | None = None,
+                              progress: Callable[[int, int], None] | None = None,
+                              rules: InstanceRules = InstanceRules()) -> list[InstanceMetrics]:
+    """:func:`evaluate_instances` once per decoder variant (keyword overrides of the card's postprocess,
+    e.g. ``{"mask_threshold": 0.4}``), from one pass of the model: what calibrating post-processing needs."""
     card = loaded_card.card
     truth = INSTANCE_TRUTH.get(dataset.kind)
     if truth is None:
@@ -150,20 +160,28 @@ def evaluate_instances(loaded_card: LoadedCard, dataset: Dataset, threads: int =
                            f"truth's classes ({', '.join(THING_CLASSES)})")
     session = runtime.load(loaded_card, threads=threads)
     preprocess = Preprocessor(card.input)
-    decode = YolactDecoder.from_card(card, score_threshold=EVAL_SCORE_THRESHOLD)
-    accumulator = InstanceAccumulator(THING_CLASSES)
+    decoders = [YolactDecoder.from_card(card, **({"score_threshold": EVAL_SCORE_THRESHOLD} | dict(v)))
+                for v in variants]
+    accumulators = [InstanceAccumulator(THING_CLASSES) for _ in decoders]
     total = min(len(dataset), limit) if limit else len(dataset)
     if progress:
         progress(0, total)
     for done, frame in enumerate(truth(dataset, rules, total), start=1):
         outputs = session.run(preprocess(frame.image))
-        accumulator.update(frame.to_instances(), decode(outputs, [(frame.image.shape[1], frame.image.shape[0])])[0])
+        gt = frame.to_instances()
+        for decode, accumulator in zip(decoders, accumulators):
+            accumulator.update(gt, decode(outputs, [(frame.image.shape[1], frame.image.shape[0])])[0])
         if progress:
             progress(done, total)
-    s = accumulator.scores()
+    return [_instance_metrics(accumulator.scores(), loaded_card, dataset, limit) for accumulator in accumulators]
+
+
+def _instance_metrics(s: InstanceScores, loaded_card: LoadedCard, dataset: Dataset,
+                      limit: int | None) -> InstanceMetrics:
     if s.ground_truth == 0:
         raise EdgeSegError(f"dataset '{dataset.name}': no ground-truth instances in {s.images} images, "
                            f"so mask AP is undefined (evaluate more images)")
+    card = loaded_card.card
     return InstanceMetrics(
         dataset=dataset.name,
         resolution=f"{card.input.width}x{card.input.height}",
