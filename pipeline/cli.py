@@ -77,6 +77,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="score panoptic quality (PQ, SQ, RQ) instead: the fused output of a pipeline config's "
                         "semantic and instance models and its 'panoptic' section (synth:SEEDS only), e.g. "
                         "--panoptic demo")
+    e.add_argument("--mask-threshold", type=float, metavar="T",
+                   help="instance models: cut masks at T instead of the card's postprocess.mask_threshold")
+    e.add_argument("--mask-crop", choices=["prototype", "box"],
+                   help="instance models: 'prototype' (YOLACT's official crop, one prototype pixel of padding) or "
+                        "'box' (also clear pixels outside the box) instead of the card's postprocess.mask_crop")
     e.set_defaults(handler="pipeline.eval.cli:run")
 
     i = sub.add_parser(

@@ -61,12 +61,14 @@ def prediction_lut(loaded_card: LoadedCard, label_set: LabelSet) -> np.ndarray |
     return lut
 
 
-def _command(loaded_card: LoadedCard, dataset: Dataset, limit: int | None) -> str:
+def _command(loaded_card: LoadedCard, dataset: Dataset, limit: int | None,
+             decoder_overrides: Mapping[str, Any] | None = None) -> str:
     """The `edgeseg eval` command that reproduces these metrics (threads do not change them)."""
     in_engines = loaded_card.path.parent.resolve() in {d.resolve() for d in engines_dirs()}
     model = loaded_card.card.name if in_engines else str(loaded_card.path)
     split = f" --split {dataset.split}" if dataset.kind != "synth" else ""
     command = f"edgeseg eval {dataset.kind}:{dataset.root}{split} --model {model}"
+    command += "".join(f" --{key.replace('_', '-')} {value}" for key, value in (decoder_overrides or {}).items())
     return command + (f" --limit {limit}" if limit else "")
 
 
@@ -103,7 +105,7 @@ def evaluate_semantic(loaded_card: LoadedCard, dataset: Dataset, threads: int = 
         mean_accuracy=s.mean_accuracy,
         per_class=per_class,
         images=accumulator.images,
-        command=_command(loaded_card, dataset, limit),
+        command=_command(loaded_card, dataset, limit, decoder_overrides),
     )
 
 
@@ -173,11 +175,12 @@ def evaluate_decoder_variants(loaded_card: LoadedCard, dataset: Dataset, variant
             accumulator.update(gt, decode(outputs, [(frame.image.shape[1], frame.image.shape[0])])[0])
         if progress:
             progress(done, total)
-    return [_instance_metrics(accumulator.scores(), loaded_card, dataset, limit) for accumulator in accumulators]
+    return [_instance_metrics(accumulator.scores(), loaded_card, dataset, limit, variant)
+            for accumulator, variant in zip(accumulators, variants)]
 
 
-def _instance_metrics(s: InstanceScores, loaded_card: LoadedCard, dataset: Dataset,
-                      limit: int | None) -> InstanceMetrics:
+def _instance_metrics(s: InstanceScores, loaded_card: LoadedCard, dataset: Dataset, limit: int | None,
+                      decoder_overrides: Mapping[str, Any]) -> InstanceMetrics:
     if s.ground_truth == 0:
         raise EdgeSegError(f"dataset '{dataset.name}': no ground-truth instances in {s.images} images, "
                            f"so mask AP is undefined (evaluate more images)")
@@ -194,7 +197,7 @@ def _instance_metrics(s: InstanceScores, loaded_card: LoadedCard, dataset: Datas
         instances_by_size=s.ground_truth_by_size,
         images=s.images,
         instances=s.ground_truth,
-        command=_command(loaded_card, dataset, limit),
+        command=_command(loaded_card, dataset, limit, decoder_overrides),
     )
 
 
@@ -244,8 +247,15 @@ def run(args: argparse.Namespace) -> int:
         raise EdgeSegError(f"--limit must be a positive number of images, got {args.limit}")
     if args.threads < 0:
         raise EdgeSegError(f"--threads must be 0 (all cores) or more, got {args.threads}")
+    overrides = {key: value for key, value in (("mask_threshold", args.mask_threshold), ("mask_crop", args.mask_crop))
+                 if value is not None}
+    if args.mask_threshold is not None and not 0 < args.mask_threshold < 1:
+        raise EdgeSegError(f"--mask-threshold must be between 0 and 1, got {args.mask_threshold}")
     dataset = open_dataset(args.dataset, args.split)
     loaded_card = None if args.panoptic else find_card(args.model)
+    if overrides and (loaded_card is None or loaded_card.card.task != "instance"):
+        target = "--panoptic" if loaded_card is None else f"{loaded_card.card.name} ({loaded_card.card.task})"
+        raise EdgeSegError(f"--mask-threshold and --mask-crop apply to an instance model, not to {target}")
     console = Console()
     bar = Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
                    TimeRemainingColumn(), console=console, transient=True)
@@ -264,9 +274,12 @@ def run(args: argparse.Namespace) -> int:
         if args.panoptic:
             metrics = evaluate_panoptic(args.panoptic, dataset, threads=args.threads, limit=args.limit,
                                         progress=progress)
+        elif instance:
+            metrics = evaluate_decoder_variants(loaded_card, dataset, [overrides], threads=args.threads,
+                                                limit=args.limit, progress=progress)[0]
         else:
-            evaluate = evaluate_instances if instance else evaluate_semantic
-            metrics = evaluate(loaded_card, dataset, threads=args.threads, limit=args.limit, progress=progress)
+            metrics = evaluate_semantic(loaded_card, dataset, threads=args.threads, limit=args.limit,
+                                        progress=progress)
     finally:
         if bar.live.is_started:
             bar.stop()
