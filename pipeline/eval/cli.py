@@ -105,7 +105,7 @@ def evaluate_semantic(loaded_card: LoadedCard, dataset: Dataset, threads: int = 
         mean_accuracy=s.mean_accuracy,
         per_class=per_class,
         images=accumulator.images,
-        command=_command(loaded_card, dataset, limit, decoder_overrides),
+        command=_command(loaded_card, dataset, limit),
     )
 
 
