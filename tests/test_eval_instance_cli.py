@@ -50,7 +50,8 @@ def road_card(tmp_path_factory) -> LoadedCard:
     return load_card(save_card(card, out / "road.yaml"))
 
 
-@pytest.mark.parametrize("stage", ["edgeseg_yolact_road_stage1", "edgeseg_yolact_road_stage2", "edgeseg_yolact_road"])
+@pytest.mark.parametrize("stage", ["edgeseg_yolact_road_stage1", "edgeseg_yolact_road_stage2",
+                                   "edgeseg_yolact_road_stage3", "edgeseg_yolact_road"])
 def test_rule_defaults_are_the_training_configs(stage, monkeypatch):
     """`edgeseg eval` must count as instances what training validation counts (the card's commands rely on it);
     read through the trainer's loader, which applies a config's ``base``."""

@@ -53,10 +53,10 @@ def test_export_writes_a_measured_card_that_runs(shared_dir, checkpoint, tmp_pat
     assert card.palette == [CAMVID.palette[8], CAMVID.palette[9], CAMVID.palette[10]]
     assert (card.input.width, card.input.height, card.input.color_order) == (640, 352, "RGB")
     assert card.training.epochs == 3 and card.training.seed == 0 and card.training.config == CONFIG
-    # three stages, each from the previous one's best.pt, then the export
+    # four stages, each from the previous one's best.pt, then the export
     assert card.training.command.split(" && ") == [
-        ".venv/bin/python tools/train_yolact.py tools/train_configs/edgeseg_yolact_road_stage1.yaml",
-        ".venv/bin/python tools/train_yolact.py tools/train_configs/edgeseg_yolact_road_stage2.yaml",
+        *(f".venv/bin/python tools/train_yolact.py tools/train_configs/edgeseg_yolact_road_stage{k}.yaml"
+          for k in (1, 2, 3)),
         f".venv/bin/python tools/train_yolact.py {CONFIG}", f".venv/bin/python tools/export_yolact.py {CONFIG}"]
     assert any("research use" in d.licence for d in card.training.data)
     # mask post-processing calibrated on seeds that are neither trained nor validated on, before the metrics

@@ -1,5 +1,5 @@
-"""The road YOLACT's training configs: the three stages load, stage 1's overrides give the three-ratio net its
-checkpoint warm-starts stage 2 from, stage 3 fine-tunes at the shipped net's 640x352, a config's ``base``
+"""The road YOLACT's training configs: the four stages load, stage 1's overrides give the three-ratio net its
+checkpoint warm-starts stage 2 from, stages 3 and 4 train the shipped net at 640x352, a config's ``base``
 supplies what it does not state, and bad overrides or bases are one-line errors."""
 
 from __future__ import annotations
@@ -22,18 +22,24 @@ from pipeline.nets.yolact import config_by_name  # noqa: E402
 CONFIGS = REPO / "tools" / "train_configs"
 
 
-def test_three_stage_recipe():
-    stage1 = load_config(CONFIGS / "edgeseg_yolact_road_stage1.yaml")
-    stage2 = load_config(CONFIGS / "edgeseg_yolact_road_stage2.yaml")
-    stage3 = load_config(CONFIGS / "edgeseg_yolact_road.yaml")
-    net1, net2, net3 = (net_config(c, Path(f"s{k}")) for k, c in enumerate((stage1, stage2, stage3), start=1))
+def test_four_stage_recipe():
+    stage1, stage2, stage3, stage4 = (load_config(CONFIGS / f"{name}.yaml") for name in (
+        "edgeseg_yolact_road_stage1", "edgeseg_yolact_road_stage2", "edgeseg_yolact_road_stage3",
+        "edgeseg_yolact_road"))
+    net1, net2, net3, net4 = (net_config(c, Path(f"s{k}")) for k, c in enumerate((stage1, stage2, stage3, stage4), 1))
     assert net1.aspect_ratios == (1.0, 0.5, 2.0) and net2.aspect_ratios == net3.aspect_ratios == (1.0, 0.5, 2.0, 0.25)
     assert net1.name == net2.name == net3.name
     assert net1.input_size == net2.input_size == (384, 384) and net1.anchor_norm == net2.anchor_norm == (384.0, 384.0)
-    # the last stage trains the registered net, so the exported model is what config_by_name describes
-    assert net3 == config_by_name(net3.name) and net3.input_size == (640, 352) and net3.anchor_norm == (640.0, 352.0)
-    assert stage2["init"] == f"runs/{stage1['name']}/best.pt" and stage3["init"] == f"runs/{stage2['name']}/best.pt"
-    assert stage2["loss"] == stage3["loss"] == {"assign": "atss", "soft_masks": True} and not stage1.get("loss")
+    # the last two stages train the registered net, so the exported model is what config_by_name describes
+    assert net3 == net4 == config_by_name(net3.name) and net3.input_size == (640, 352)
+    assert net3.anchor_norm == (640.0, 352.0)
+    for previous, stage in ((stage1, stage2), (stage2, stage3), (stage3, stage4)):
+        assert stage["init"] == f"runs/{previous['name']}/best.pt"
+    assert stage2["loss"] == stage3["loss"] == stage4["loss"] == {"assign": "atss", "soft_masks": True}
+    assert not stage1.get("loss")
+    # stage 4 is stage 3 continued: only the schedule changes
+    changed = {k for k in stage3.keys() | stage4.keys() if stage3.get(k) != stage4.get(k)}
+    assert changed == {"name", "init", "epochs", "lr"} and stage4["lr"] < stage3["lr"]
 
 
 @pytest.mark.parametrize("overrides, message", [
