@@ -64,7 +64,7 @@ def calibrate_masks(loaded: LoadedCard, rules: InstanceRules, limit: int | None,
     """The card's postprocess with the (mask_threshold, mask_crop) of the best mask AP + AP50 on SYNTH_TUNE, every
     candidate decoded from one pass of the model; the table shows how flat the choice is. AP50 alone (the
     issue's target) would favour the lowest threshold whose masks still pass IoU 0.5: fat masks that lose at
-    the stricter IoUs AP averages over (road YOLACT, crop "box": threshold 0.30 vs 0.35, AP50 38.5 vs 38.4,
+    the stricter IoUs AP averages over (road YOLACT stage 3, crop "box": threshold 0.30 vs 0.35, AP50 38.5 vs 38.4,
     AP 16.5 vs 16.9)."""
     variants = [{"mask_threshold": t, "mask_crop": c} for c in MASK_CROPS for t in MASK_THRESHOLDS]
     results = evaluate_decoder_variants(loaded, open_dataset(SYNTH_TUNE, "val"), variants, threads=2, limit=limit,
