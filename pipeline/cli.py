@@ -14,7 +14,7 @@ from typing import NoReturn
 
 from pipeline import __version__
 from pipeline.errors import EdgeSegError
-from pipeline.modelcard import DEFAULT_SEMANTIC_MODEL
+from pipeline.modelcard import DEFAULT_SEMANTIC_MODEL, MASK_CROPS
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "--panoptic demo")
     e.add_argument("--mask-threshold", type=float, metavar="T",
                    help="instance models: cut masks at T instead of the card's postprocess.mask_threshold")
-    e.add_argument("--mask-crop", choices=["prototype", "box"],
+    e.add_argument("--mask-crop", choices=MASK_CROPS,
                    help="instance models: 'prototype' (YOLACT's official crop, one prototype pixel of padding) or "
                         "'box' (also clear pixels outside the box) instead of the card's postprocess.mask_crop")
     e.set_defaults(handler="pipeline.eval.cli:run")

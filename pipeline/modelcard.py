@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -80,6 +80,10 @@ class OutputSpec(_Strict):
         return YOLACT_OUTPUTS if self.kind == "yolact" else (self.name,)
 
 
+MaskCrop = Literal["prototype", "box"]  # see PostprocessSpec
+MASK_CROPS: tuple[str, ...] = get_args(MaskCrop)
+
+
 class PostprocessSpec(_Strict):
     """Detection post-processing defaults of an instance model (a decoder may override them).
 
@@ -103,7 +107,7 @@ class PostprocessSpec(_Strict):
     top_k: int = Field(100, gt=0)
     per_class_top: int = Field(200, gt=0)
     mask_threshold: float = Field(0.5, gt=0, lt=1)
-    mask_crop: Literal["prototype", "box"] = "prototype"
+    mask_crop: MaskCrop = "prototype"
 
 
 class DataRef(_Strict):

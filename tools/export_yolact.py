@@ -29,7 +29,7 @@ from pipeline.errors import EdgeSegError
 from pipeline.eval.cli import InstanceRules, evaluate_decoder_variants, evaluate_instances
 from pipeline.eval.datasets import open_dataset
 from pipeline.labels import CAMVID
-from pipeline.modelcard import (REPO_ENGINES, DataRef, LoadedCard, ModelCard, OutputSpec, PostprocessSpec,
+from pipeline.modelcard import (MASK_CROPS, REPO_ENGINES, DataRef, LoadedCard, ModelCard, OutputSpec, PostprocessSpec,
                                 TrainingInfo, save_card)
 from pipeline.nets.export import machine_description, measure_latency, onnx_gflops
 from pipeline.nets.yolact import Yolact, YolactConfig
@@ -40,7 +40,6 @@ REPO = Path(__file__).resolve().parent.parent
 SYNTH_VAL = "synth:9000-9004"  # held-out seeds (the config's val.synth_seeds); training draws from synth.seeds
 SYNTH_TUNE = "synth:8000-8004"  # calibration seeds: in neither synth.seeds nor val.synth_seeds
 MASK_THRESHOLDS = (0.25, 0.3, 0.35, 0.4, 0.45, 0.5)
-MASK_CROPS = ("prototype", "box")
 CAMVID_LICENCE = "CamVid: research use; not redistributed"
 OURS = "Apache-2.0 (ours)"
 

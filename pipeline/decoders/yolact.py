@@ -39,11 +39,10 @@ from typing import Any, Literal
 import numpy as np
 
 from pipeline.errors import EdgeSegError
-from pipeline.modelcard import YOLACT_OUTPUTS, ModelCard
+from pipeline.modelcard import MASK_CROPS, YOLACT_OUTPUTS, MaskCrop, ModelCard
 from pipeline.types import Instances
 
 Nms = Literal["fast", "traditional"]
-MaskCrop = Literal["prototype", "box"]
 VARIANCES = (0.1, 0.2)  # centre, size: the official SSD encoding
 CONF_THRESHOLD = 0.05  # official nms_conf_thresh: which priors are candidates at all
 SOFTMAX_SLACK = 1e-4  # float32 softmax rows sum to 1 only up to rounding
@@ -224,8 +223,8 @@ class YolactDecoder:
         box areas in those pixels, as the official code does with ``cfg.max_size``. ``name`` labels error messages."""
         if nms not in ("fast", "traditional"):
             raise ValueError(f"nms must be 'fast' or 'traditional', not {nms!r}")
-        if mask_crop not in ("prototype", "box"):
-            raise ValueError(f"mask_crop must be 'prototype' or 'box', not {mask_crop!r}")
+        if mask_crop not in MASK_CROPS:
+            raise ValueError(f"mask_crop must be one of {MASK_CROPS}, not {mask_crop!r}")
         if top_k < 1 or per_class_top < 1:
             raise ValueError("top_k and per_class_top must be positive")
         self.class_names = tuple(classes)
