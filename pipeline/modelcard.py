@@ -123,6 +123,9 @@ class TrainingInfo(_Strict):
     config: str | None = None  # path of the training config in this repo
     epochs: float | None = None
     hardware: str | None = None
+    # Per-class logit offsets fitted after training and already folded into the ONNX classifier bias
+    # (pipeline.nets.class_bias); listed so the card says what was changed after the last epoch.
+    class_bias: list[float] | None = None
 
 
 class SourceInfo(_Strict):
