@@ -82,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--mask-crop", choices=MASK_CROPS,
                    help="instance models: 'prototype' (YOLACT's official crop, one prototype pixel of padding) or "
                         "'box' (also clear pixels outside the box) instead of the card's postprocess.mask_crop")
+    e.add_argument("--maskness-power", type=float, metavar="P",
+                   help="instance models: scale scores by mask confidence ** P (0 = the official scores) instead "
+                        "of the card's postprocess.maskness_power")
     e.set_defaults(handler="pipeline.eval.cli:run")
 
     i = sub.add_parser(

@@ -93,7 +93,12 @@ class PostprocessSpec(_Strict):
     the ``top_k`` best survivors over all classes are kept; masks are sigmoid(proto @ coefficients)
     cropped to the box and cut at ``mask_threshold``. ``mask_crop`` "prototype" is the official crop (at
     prototype resolution, the box padded by one prototype pixel); "box" also clears frame pixels outside
-    the box itself. Our own models' export calibrates both on held-out frames (tools/export_yolact.py).
+    the box itself. ``maskness_power`` p > 0 (not official) multiplies each score by the mask's
+    "maskness" to the power p -- the mean probability over the mask's pixels above ``mask_threshold``, at
+    prototype resolution (SOLOv2's rescoring) -- so that detections whose masks the net is unsure of rank
+    lower; those then under ``score_threshold`` are dropped. Our own models' export calibrates
+    ``mask_threshold`` and ``mask_crop`` on held-out frames (tools/export_yolact.py); it leaves
+    ``maskness_power`` at 0 because the lower scores cost tracking more than they gain in mask AP (README).
 
     The default score threshold is for streaming display, not for mAP: the official evaluation keeps
     everything above 0.05 because AP rewards low-confidence guesses, while a video overlay drawn at
@@ -108,6 +113,7 @@ class PostprocessSpec(_Strict):
     per_class_top: int = Field(200, gt=0)
     mask_threshold: float = Field(0.5, gt=0, lt=1)
     mask_crop: MaskCrop = "prototype"
+    maskness_power: float = Field(0.0, ge=0, le=4)  # 0: scores as the class head gives them (official)
 
 
 class DataRef(_Strict):

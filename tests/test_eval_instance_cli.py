@@ -160,26 +160,29 @@ def test_cli_refuses_a_model_without_the_ground_truth_classes(tmp_path, road_car
 
 
 def test_cli_mask_overrides_are_scored_and_recorded(tmp_path):
-    """--mask-threshold / --mask-crop replace the card's postprocess for one evaluation (the README's
+    """--mask-threshold / --mask-crop / --maskness-power replace the card's postprocess for one evaluation (the README's
     "official decode" rows), and the JSON's command repeats them so the numbers can be reproduced."""
     card = find_card("edgeseg_yolact_road")
     out = tmp_path / "m.json"
     argv = ["eval", "synth:9000-9004", "--model", "edgeseg_yolact_road", "--limit", "3", "--threads", "1",
-            "--mask-threshold", "0.5", "--mask-crop", "prototype", "--json", str(out)]
+            "--mask-threshold", "0.5", "--mask-crop", "prototype", "--maskness-power", "0", "--json", str(out)]
     assert main(argv) == 0
     m = InstanceMetrics.model_validate(json.loads(out.read_text()))
-    official = {"mask_threshold": 0.5, "mask_crop": "prototype"}
+    official = {"mask_threshold": 0.5, "mask_crop": "prototype", "maskness_power": 0.0}
     expected = evaluate_decoder_variants(card, open_dataset("synth:9000-9004", "val"), [official], threads=1,
                                          limit=3)[0]
     assert m == expected
     assert m.command == ("edgeseg eval synth:9000-9004 --model edgeseg_yolact_road --mask-threshold 0.5 "
-                         "--mask-crop prototype --limit 3")
+                         "--mask-crop prototype --maskness-power 0.0 --limit 3")
 
 
 @pytest.mark.parametrize("argv, message", [
     (["--mask-threshold", "1.5"], "--mask-threshold must be between 0 and 1, got 1.5"),
     (["--mask-crop", "box", "--model", "edgeseg_road_s"],
-     "--mask-threshold and --mask-crop apply to an instance model, not to edgeseg_road_s (semantic)"),
+     "--mask-threshold, --mask-crop and --maskness-power apply to an instance model, not to edgeseg_road_s "
+     "(semantic)"),
+    (["--maskness-power", "-1"], "--maskness-power must be between 0 and 4, got -1.0"),
+    (["--maskness-power", "1", "--model", "edgeseg_road_s"], "apply to an instance model, not to edgeseg_road_s"),
     (["--mask-threshold", "0.4", "--panoptic", "demo"], "apply to an instance model, not to --panoptic"),
 ])
 def test_cli_mask_overrides_refused_where_they_mean_nothing(argv, message, capsys):

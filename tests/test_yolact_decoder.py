@@ -185,6 +185,30 @@ def test_box_crop_also_clears_frame_pixels_outside_the_box_itself():
     np.testing.assert_array_equal(boxed, expected)
 
 
+def test_maskness_rescores_reorders_and_drops():
+    """Two detections over the same rectangle (classes a, b: no NMS between them): a scores 0.9 but its mask
+    probability inside is sigmoid(0.405) = 0.6, b scores 0.8 with a crisp mask (~1). With power 1 a becomes
+    0.54 and ranks second, and a score threshold of 0.6 drops it; power 0 is the official decoding."""
+    proto = np.full((8, 8, 1), -10.0, np.float32)
+    proto[2:6, 1:5, 0] = 1.0
+    coeffs = np.array([[np.log(0.6 / 0.4)], [10.0]], np.float32)
+    box = [[0.4, 0.5, 0.6, 0.6]]
+    out = outputs(np.concatenate([box, box]), [[0.9, 0.0], [0.0, 0.8]], coeffs, proto)
+    plain = YolactDecoder(classes=["a", "b"])(out, [(32, 32)])[0]
+    rescored = YolactDecoder(classes=["a", "b"], maskness_power=1.0)(out, [(32, 32)])[0]
+    np.testing.assert_allclose(plain.scores, [0.9, 0.8], atol=1e-6)
+    assert plain.classes.tolist() == [0, 1] and rescored.classes.tolist() == [1, 0]
+    np.testing.assert_allclose(rescored.scores, [0.8, 0.54], atol=1e-4)
+    np.testing.assert_array_equal(rescored.masks, plain.masks[::-1])
+    np.testing.assert_array_equal(rescored.boxes, plain.boxes[::-1])
+    strict = YolactDecoder(classes=["a", "b"], maskness_power=1.0, score_threshold=0.6)(out, [(32, 32)])[0]
+    assert strict.classes.tolist() == [1] and strict.masks.shape == (1, 32, 32)
+    halved = YolactDecoder(classes=["a", "b"], maskness_power=0.5)(out, [(32, 32)])[0]
+    np.testing.assert_allclose(halved.scores, [0.8, 0.9 * 0.6 ** 0.5], atol=1e-4)
+    with pytest.raises(ValueError, match="maskness_power"):
+        YolactDecoder(classes=["a"], maskness_power=-1)
+
+
 def official_crop_then_resize(proto, coeffs, boxes, size) -> np.ndarray:
     """The official order, over the whole frame: sigmoid(proto @ coeffs) on the full map, zeroed outside
     ``x1 * w - 1 <= col < x2 * w + 1`` (same for rows), bilinear resize of the full map (cv2's
@@ -322,9 +346,10 @@ def instance_card(**postprocess) -> ModelCard:
 
 def test_from_card_reads_classes_and_postprocess():
     card = instance_card(score_threshold=0.5, nms="traditional", nms_iou=0.6, top_k=30, per_class_top=50,
-                         mask_threshold=0.4, mask_crop="box")
+                         mask_threshold=0.4, mask_crop="box", maskness_power=0.5)
     d = YolactDecoder.from_card(card)
     assert d.mask_crop == "box" and YolactDecoder.from_card(instance_card()).mask_crop == "prototype"
+    assert d.maskness_power == 0.5 and YolactDecoder.from_card(instance_card()).maskness_power == 0
     assert d.class_names == ("Car", "Pedestrian", "Bicyclist")
     assert (d.score_threshold, d.nms, d.nms_iou, d.top_k, d.per_class_top, d.mask_threshold) == (
         0.5, "traditional", 0.6, 30, 50, 0.4)

@@ -247,15 +247,18 @@ def run(args: argparse.Namespace) -> int:
         raise EdgeSegError(f"--limit must be a positive number of images, got {args.limit}")
     if args.threads < 0:
         raise EdgeSegError(f"--threads must be 0 (all cores) or more, got {args.threads}")
-    overrides = {key: value for key, value in (("mask_threshold", args.mask_threshold), ("mask_crop", args.mask_crop))
-                 if value is not None}
+    overrides = {key: value for key, value in (("mask_threshold", args.mask_threshold), ("mask_crop", args.mask_crop),
+                                               ("maskness_power", args.maskness_power)) if value is not None}
     if args.mask_threshold is not None and not 0 < args.mask_threshold < 1:
         raise EdgeSegError(f"--mask-threshold must be between 0 and 1, got {args.mask_threshold}")
+    if args.maskness_power is not None and not 0 <= args.maskness_power <= 4:
+        raise EdgeSegError(f"--maskness-power must be between 0 and 4, got {args.maskness_power}")
     dataset = open_dataset(args.dataset, args.split)
     loaded_card = None if args.panoptic else find_card(args.model)
     if overrides and (loaded_card is None or loaded_card.card.task != "instance"):
         target = "--panoptic" if loaded_card is None else f"{loaded_card.card.name} ({loaded_card.card.task})"
-        raise EdgeSegError(f"--mask-threshold and --mask-crop apply to an instance model, not to {target}")
+        raise EdgeSegError(f"--mask-threshold, --mask-crop and --maskness-power apply to an instance model, "
+                           f"not to {target}")
     console = Console()
     bar = Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
                    TimeRemainingColumn(), console=console, transient=True)
