@@ -66,3 +66,16 @@ def test_export_without_class_offsets_keeps_the_net_as_trained(shared_dir, net_a
     card = load_card(tmp_path / "edgeseg_road_s.yaml").card
     assert card.training.class_bias is None and "calibration" not in [d.role for d in card.training.data]
     assert "class offsets" not in done.stdout
+
+
+def test_missing_checkpoint_or_data_is_one_line(net_and_checkpoint, tmp_path):
+    """No checkpoint, or a CamVid folder without the split: one line naming the path, nothing written."""
+    _, checkpoint = net_and_checkpoint
+    for args, named in ((["--checkpoint", str(tmp_path / "none.pt")], "none.pt"),
+                        (["--checkpoint", str(checkpoint), "--camvid", str(tmp_path / "nocamvid")], "nocamvid")):
+        done = subprocess.run([sys.executable, str(REPO / "tools" / "export_semantic.py"), CONFIG, "--out",
+                               str(tmp_path / "out"), "--latency-runs", "3", *args], cwd=REPO, capture_output=True,
+                              text=True, timeout=300, check=False)
+        assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
+        assert done.stderr.startswith("export_semantic: ") and named in done.stderr
+    assert not (tmp_path / "out").exists()

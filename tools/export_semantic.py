@@ -13,6 +13,7 @@ after training:
 from __future__ import annotations
 
 import argparse
+import sys
 from itertools import islice
 from pathlib import Path
 
@@ -24,13 +25,15 @@ from rich.console import Console
 from rich.progress import track
 
 from pipeline import runtime
+from pipeline.errors import EdgeSegError
 from pipeline.eval.cli import evaluate_semantic
 from pipeline.eval.datasets import open_dataset
 from pipeline.labels import CAMVID
-from pipeline.modelcard import (REPO_ENGINES, DataRef, InputSpec, LoadedCard, ModelCard, OutputSpec,
+from pipeline.modelcard import (DataRef, InputSpec, LoadedCard, ModelCard, OutputSpec,
                                 SemanticMetrics, TrainingInfo, save_card)
 from pipeline.nets.class_bias import fit_class_bias, fold_class_bias, sample_pixels
-from pipeline.nets.export import count_params, export_onnx, machine_description, measure_latency, onnx_gflops
+from pipeline.nets.export import (count_params, export_argument_parser, export_onnx, machine_description,
+                                  measure_latency, onnx_gflops)
 from pipeline.preprocess import Preprocessor
 from pipeline.nets.roadnet import RoadNet, RoadNetConfig
 
@@ -95,23 +98,15 @@ def measure_metrics(loaded: LoadedCard, camvid: str, console: Console,
     return metrics
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("config", help="the training config the checkpoint was trained with")
-    ap.add_argument("--checkpoint", help="default runs/<name>/best.pt")
-    ap.add_argument("--out", default=str(REPO_ENGINES), help="directory for the ONNX file and card (default engines/)")
-    ap.add_argument("--camvid", default=str(REPO.parent / "shared" / "data" / "camvid"),
-                    help="CamVid root: train fits the class offsets, val is measured")
-    ap.add_argument("--latency-runs", type=int, default=50)
-    ap.add_argument("--limit", type=int, help="use only the first N images of each split (quick checks, tests)")
-    ap.add_argument("--no-class-bias", action="store_true",
-                    help="skip fitting per-class logit offsets on CamVid train (export the net as trained)")
-    args = ap.parse_args()
-    console = Console()
-
+def export(args: argparse.Namespace, console: Console) -> None:
+    """Export, calibrate, measure and write the card (EdgeSegError on a missing checkpoint or data)."""
     cfg = yaml.safe_load(Path(args.config).read_text())
     name = cfg["name"]
     ckpt_path = Path(args.checkpoint or REPO / "runs" / name / "best.pt")
+    if not ckpt_path.is_file():
+        raise EdgeSegError(f"{ckpt_path}: no such checkpoint (tools/train_semantic.py {args.config} writes it)")
+    for split in ("val",) if args.no_class_bias else ("train", "val"):  # fail before writing anything
+        open_dataset(f"camvid:{args.camvid}", split)
     ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
     net_cfg = RoadNetConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in ckpt["net"].items()})
     model = RoadNet(net_cfg)
@@ -167,6 +162,17 @@ def main() -> None:
     card = card.model_copy(update={"metrics": metrics, "latency": latency})
     save_card(card, out / f"{name}.yaml")
     console.print(f"wrote {out / f'{name}.yaml'}")
+
+
+def main() -> None:
+    ap = export_argument_parser(__doc__.split("\n\n")[0], "train fits the class offsets, val is measured")
+    ap.add_argument("--no-class-bias", action="store_true",
+                    help="skip fitting per-class logit offsets on CamVid train (export the net as trained)")
+    args = ap.parse_args()
+    try:
+        export(args, Console())
+    except EdgeSegError as e:  # missing data or a bad file: one line, no traceback
+        sys.exit(f"export_semantic: {e}")
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ import argparse
 import sys
 from pathlib import Path
 
-import torch
 from rich.console import Console
 from rich.table import Table
 from train_yolact import input_spec, load_checkpoint, load_config  # tools/ is on sys.path when this script runs
@@ -29,9 +28,9 @@ from pipeline.errors import EdgeSegError
 from pipeline.eval.cli import InstanceRules, evaluate_decoder_variants, evaluate_instances
 from pipeline.eval.datasets import open_dataset
 from pipeline.labels import CAMVID
-from pipeline.modelcard import (MASK_CROPS, REPO_ENGINES, DataRef, LoadedCard, ModelCard, OutputSpec, PostprocessSpec,
+from pipeline.modelcard import (MASK_CROPS, DataRef, LoadedCard, ModelCard, OutputSpec, PostprocessSpec,
                                 TrainingInfo, save_card)
-from pipeline.nets.export import machine_description, measure_latency, onnx_gflops
+from pipeline.nets.export import export_argument_parser, machine_description, measure_latency, onnx_gflops
 from pipeline.nets.yolact import Yolact, YolactConfig
 from pipeline.nets.yolact_export import export_yolact_onnx
 from pipeline.train.instance_data import THING_CLASSES
@@ -180,15 +179,7 @@ def export(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("config", help="the training config the checkpoint was trained with")
-    ap.add_argument("--checkpoint", help="default runs/<name>/best.pt")
-    ap.add_argument("--out", default=str(REPO_ENGINES), help="directory for the ONNX file and card (default engines/)")
-    ap.add_argument("--camvid", default=str(REPO.parent / "shared" / "data" / "camvid"),
-                    help="CamVid root for val mask AP")
-    ap.add_argument("--limit", type=int, help="evaluate only the first N images of each set (smoke tests)")
-    ap.add_argument("--latency-runs", type=int, default=50)
-    args = ap.parse_args()
+    args = export_argument_parser(__doc__.split("\n\n")[0], "val instances for mask AP").parse_args()
     try:
         export(args)
     except EdgeSegError as e:  # a missing checkpoint or a bad config: one line, no traceback

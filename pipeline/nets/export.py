@@ -8,6 +8,7 @@ for checking and measuring.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import io
 import logging
@@ -25,7 +26,7 @@ import onnxruntime as ort
 import torch
 from onnx import shape_inference
 
-from pipeline.modelcard import InputSpec, Latency
+from pipeline.modelcard import REPO_ENGINES, InputSpec, Latency
 from pipeline.runtime.onnxruntime import session_options
 
 # Largest ORT-vs-torch difference accepted on the check input, relative to the output's magnitude.
@@ -43,6 +44,20 @@ class ExportResult:
     path: Path
     max_abs_diff: float  # ONNX Runtime vs torch on the check input
     output_shape: tuple[int, ...]  # of the check input, batch 2
+
+
+def export_argument_parser(description: str, camvid_use: str) -> argparse.ArgumentParser:
+    """The arguments every tools/export_*.py takes: the training config, --checkpoint, --out, --camvid (whose
+    ``camvid_use`` the help names), --limit and --latency-runs."""
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("config", help="the training config the checkpoint was trained with")
+    ap.add_argument("--checkpoint", help="default runs/<name>/best.pt")
+    ap.add_argument("--out", default=str(REPO_ENGINES), help="directory for the ONNX file and card (default engines/)")
+    ap.add_argument("--camvid", default=str(REPO_ENGINES.parent.parent / "shared" / "data" / "camvid"),
+                    help=f"CamVid root: {camvid_use}")
+    ap.add_argument("--limit", type=int, help="use only the first N images of each split (quick checks, tests)")
+    ap.add_argument("--latency-runs", type=int, default=50, help="timed model calls per thread count (default 50)")
+    return ap
 
 
 def count_params(model: torch.nn.Module) -> int:
