@@ -14,16 +14,15 @@ import pytest
 
 from pipeline.errors import EdgeSegError
 from pipeline.modelcard import REPO_ENGINES, load_card
-from pipeline.nets.class_bias import DEFAULT_GRID, _miou_per_offset, fit_class_bias, fold_class_bias, mean_iou
+from pipeline.eval.semantic import confusion_matrix, scores
+from pipeline.nets.class_bias import DEFAULT_GRID, _miou_per_offset, fit_class_bias, fold_class_bias
 
 pytest.importorskip("onnx", reason="onnx (the `train` extra) edits the exported graph")
 REPO = Path(__file__).resolve().parents[1]
 
 
 def _miou(logits: np.ndarray, labels: np.ndarray, bias: np.ndarray) -> float:
-    c = logits.shape[1]
-    pred = (logits + bias).argmax(1)
-    return float(mean_iou(np.bincount(labels * c + pred, minlength=c * c).reshape(c, c)))
+    return scores(confusion_matrix(labels, (logits + bias).argmax(1), logits.shape[1])).miou
 
 
 def _biased_scores(rng: np.random.Generator, n: int, shift: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.errors import EdgeSegError
+from pipeline.eval.semantic import scores
 
 # Offsets tried for each class: logits of our nets span tens of units, so +-3 in steps of 0.1 is both
 # wide enough and fine enough (the fit moves no class by more than ~2 on CamVid).
@@ -31,15 +32,6 @@ def sample_pixels(logits: np.ndarray, labels: np.ndarray, void: int, stride: int
     truth = labels[::stride, ::stride].reshape(-1)
     keep = truth != void
     return np.ascontiguousarray(scores[keep], dtype=np.float32), truth[keep].astype(np.int64)
-
-
-def mean_iou(confusion: np.ndarray) -> np.ndarray:
-    """mIoU of (..., C, C) confusion matrices (rows truth, columns prediction); classes absent from both the
-    truth and the prediction are left out of the mean, as in :mod:`pipeline.eval.semantic`."""
-    tp = np.diagonal(confusion, axis1=-2, axis2=-1)
-    union = confusion.sum(-1) + confusion.sum(-2) - tp
-    iou = np.where(union > 0, tp / np.maximum(union, 1), np.nan)
-    return np.nanmean(iou, axis=-1)
 
 
 def fit_class_bias(logits: np.ndarray, labels: np.ndarray, grid: np.ndarray = DEFAULT_GRID,
@@ -76,7 +68,8 @@ def _miou_per_offset(logits: np.ndarray, labels: np.ndarray, bias: np.ndarray, c
     base = np.bincount(pair, minlength=cells).reshape(num_classes, num_classes)  # all pixels to "other"
     confusion = base[None] - moved
     confusion[:, :, c] += moved.sum(2)
-    return mean_iou(confusion)
+    no_outside = np.zeros((num_classes, 1), np.int64)  # pipeline.eval.semantic's column for invalid predictions
+    return np.array([scores(np.hstack([m, no_outside])).miou for m in confusion])
 
 
 def fold_class_bias(onnx_path: Path, output: str, bias: np.ndarray) -> None:
