@@ -82,8 +82,12 @@ def test_synth_instances_match_renderer_and_filter():
 
 
 def test_synth_source_is_reproducible():
+    """Also with its worlds built up front (as the trainer does before forking workers): building draws
+    nothing from the generator."""
     a = SynthSource(range(2000, 2003), 300, (160, 90), 10, 0.1, np.random.default_rng(5))
     b = SynthSource(range(2000, 2003), 300, (160, 90), 10, 0.1, np.random.default_rng(5))
+    b.build_all()
+    assert sorted(b._worlds) == [2000, 2001, 2002]
     for _ in range(3):
         x, y = a.sample(), b.sample()
         assert np.array_equal(x.image, y.image) and np.array_equal(x.ids, y.ids)

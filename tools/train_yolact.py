@@ -197,7 +197,7 @@ class TrainData:
 
 
 class EpochBatches(torch.utils.data.Dataset):
-    """One epoch's batches for a DataLoader: item k is batch k of ``order``, preprocessed to the network input
+    """One epoch's batches for a DataLoader: item k is batch k of the epoch's order, preprocessed to the input
     (a tensor: workers hand it back through shared memory) with its samples, which carry the targets."""
 
     def __init__(self, data: TrainData, pre: Preprocessor, epoch: int, size: int):
@@ -344,6 +344,8 @@ def train() -> None:
     if start_epoch == 0:  # a fresh run replaces an earlier one's config and log
         (out / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
         (out / "log.jsonl").write_text("")
+    if args.workers:
+        data.synth.build_all()  # before the workers fork, so that they share the worlds
     with open(out / "command.txt", "a" if start_epoch else "w") as f:  # the first line started the run
         f.write(" ".join([".venv/bin/python", "tools/train_yolact.py", *sys.argv[1:]]) + "\n")
 

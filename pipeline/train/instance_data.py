@@ -137,11 +137,20 @@ class SynthSource:
 
     def sample(self) -> InstanceImage:
         seed = int(self.seeds[self.rng.integers(len(self.seeds))])
+        frame = self._world(seed).render(int(self.rng.integers(self.max_index)))
+        return synth_instances(frame, self.min_area, self.min_visible)
+
+    def build_all(self) -> None:
+        """Build every world now: worker processes forked afterwards share them instead of each building its
+        own every epoch."""
+        for seed in self.seeds:
+            self._world(seed)
+
+    def _world(self, seed: int) -> SynthWorld:
         world = self._worlds.get(seed)
         if world is None:
             world = self._worlds[seed] = SynthWorld(seed=seed, size=self.size)
-        frame = world.render(int(self.rng.integers(self.max_index)))
-        return synth_instances(frame, self.min_area, self.min_visible)
+        return world
 
 
 @dataclass(frozen=True)
