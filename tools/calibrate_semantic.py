@@ -16,18 +16,19 @@ import argparse
 import sys
 from pathlib import Path
 
-from export_semantic import REPO, calibrate_class_bias, measure_metrics  # tools/ is on sys.path here
+from export_semantic import calibrate_class_bias, measure_metrics  # tools/ is on sys.path here
 from rich.console import Console
 
 from pipeline.errors import EdgeSegError
 from pipeline.labels import CAMVID
 from pipeline.modelcard import load_card, save_card
+from pipeline.nets.export import DEFAULT_CAMVID
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("card", help="model card YAML of a semantic net trained by tools/train_semantic.py")
-    ap.add_argument("--camvid", default=str(REPO.parent / "shared" / "data" / "camvid"),
+    ap.add_argument("--camvid", default=str(DEFAULT_CAMVID),
                     help="CamVid root: train fits the offsets, val is re-measured")
     ap.add_argument("--limit", type=int, help="use only the first N images of each split (quick checks, tests)")
     args = ap.parse_args()
@@ -39,8 +40,6 @@ def main() -> None:
             raise EdgeSegError(f"{args.card}: offsets are fitted only for semantic nets trained here on CamVid "
                                f"(this card: task {card.task}, label set {card.label_set or 'none'}"
                                f"{', no training record' if card.training is None else ''})")
-        if not (Path(args.camvid) / "train").is_dir():
-            raise EdgeSegError(f"--camvid {args.camvid}: no train/ folder (CamVid as the SegNet tutorial lays it out)")
         before = card.metrics.get("camvid_val")
         loaded = calibrate_class_bias(loaded, args.camvid, console, args.limit)
         metrics = measure_metrics(loaded, args.camvid, console, args.limit)

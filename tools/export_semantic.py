@@ -34,8 +34,8 @@ from pipeline.modelcard import (DataRef, InputSpec, LoadedCard, ModelCard, Outpu
 from pipeline.nets.class_bias import fit_class_bias, fold_class_bias, sample_pixels
 from pipeline.nets.export import (count_params, export_argument_parser, export_onnx, machine_description,
                                   measure_latency, onnx_gflops)
-from pipeline.preprocess import Preprocessor
 from pipeline.nets.roadnet import RoadNet, RoadNetConfig
+from pipeline.preprocess import Preprocessor
 
 REPO = Path(__file__).resolve().parent.parent
 SYNTH_VAL = "synth:9000-9004"  # held-out seeds; training draws from 1000-1031

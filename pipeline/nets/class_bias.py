@@ -13,11 +13,15 @@ so it carries a per-channel constant through unchanged, and inference costs noth
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from pipeline.errors import EdgeSegError
 from pipeline.eval.semantic import scores
+
+if TYPE_CHECKING:  # onnx is the `train` extra's: imported only by fold_class_bias, which needs it
+    import onnx
 
 # Offsets tried for each class: logits of our nets span tens of units, so +-3 in steps of 0.1 is both
 # wide enough and fine enough (the fit moves no class by more than ~2 on CamVid).
@@ -28,10 +32,10 @@ def sample_pixels(logits: np.ndarray, labels: np.ndarray, void: int, stride: int
     """(C, H, W) logits and (H, W) labels -> (N, C) float32 logits and (N,) labels of every ``stride``-th
     pixel in both directions, void pixels dropped. Neighbouring pixels carry almost the same information,
     so a sparse grid fits the same offsets at a fraction of the memory."""
-    scores = logits[:, ::stride, ::stride].reshape(logits.shape[0], -1).T
+    flat = logits[:, ::stride, ::stride].reshape(logits.shape[0], -1).T
     truth = labels[::stride, ::stride].reshape(-1)
     keep = truth != void
-    return np.ascontiguousarray(scores[keep], dtype=np.float32), truth[keep].astype(np.int64)
+    return np.ascontiguousarray(flat[keep], dtype=np.float32), truth[keep].astype(np.int64)
 
 
 def fit_class_bias(logits: np.ndarray, labels: np.ndarray, grid: np.ndarray = DEFAULT_GRID,
@@ -39,7 +43,7 @@ def fit_class_bias(logits: np.ndarray, labels: np.ndarray, grid: np.ndarray = DE
     """Offsets (C,) that maximise the mIoU of ``argmax(logits + offsets)`` over the (N, C) ``logits`` with
     (N,) ``labels``: coordinate ascent, one class at a time over ``grid`` (which must hold 0, the start, so
     no step can lower the mIoU). Returned with zero mean (a common shift changes no decision)."""
-    n, num_classes = logits.shape
+    num_classes = logits.shape[1]
     if not np.any(np.isclose(grid, 0.0)):
         raise ValueError("the offset grid must contain 0")
     bias = np.zeros(num_classes, np.float32)
@@ -99,6 +103,6 @@ def fold_class_bias(onnx_path: Path, output: str, bias: np.ndarray) -> None:
     onnx.save(model, str(onnx_path))
 
 
-def _is_linear(node) -> bool:
+def _is_linear(node: onnx.NodeProto) -> bool:
     modes = [a.s for a in node.attribute if a.name == "mode"]
     return modes == [b"linear"]

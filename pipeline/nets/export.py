@@ -46,6 +46,9 @@ class ExportResult:
     output_shape: tuple[int, ...]  # of the check input, batch 2
 
 
+DEFAULT_CAMVID = REPO_ENGINES.parent.parent / "shared" / "data" / "camvid"  # the shared data beside the repo
+
+
 def export_argument_parser(description: str, camvid_use: str) -> argparse.ArgumentParser:
     """The arguments every tools/export_*.py takes: the training config, --checkpoint, --out, --camvid (whose
     ``camvid_use`` the help names), --limit and --latency-runs."""
@@ -53,7 +56,7 @@ def export_argument_parser(description: str, camvid_use: str) -> argparse.Argume
     ap.add_argument("config", help="the training config the checkpoint was trained with")
     ap.add_argument("--checkpoint", help="default runs/<name>/best.pt")
     ap.add_argument("--out", default=str(REPO_ENGINES), help="directory for the ONNX file and card (default engines/)")
-    ap.add_argument("--camvid", default=str(REPO_ENGINES.parent.parent / "shared" / "data" / "camvid"),
+    ap.add_argument("--camvid", default=str(DEFAULT_CAMVID),
                     help=f"CamVid root: {camvid_use}")
     ap.add_argument("--limit", type=int, help="use only the first N images of each split (quick checks, tests)")
     ap.add_argument("--latency-runs", type=int, default=50, help="timed model calls per thread count (default 50)")
