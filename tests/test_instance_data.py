@@ -87,7 +87,7 @@ def test_synth_source_is_reproducible():
     a = SynthSource(range(2000, 2003), 300, (160, 90), 10, 0.1, np.random.default_rng(5))
     b = SynthSource(range(2000, 2003), 300, (160, 90), 10, 0.1, np.random.default_rng(5))
     b.build_all()
-    assert sorted(b._worlds) == [2000, 2001, 2002]
+    assert b.frames.built == [2000, 2001, 2002] and a.frames.built == []
     for _ in range(3):
         x, y = a.sample(), b.sample()
         assert np.array_equal(x.image, y.image) and np.array_equal(x.ids, y.ids)

@@ -4,6 +4,7 @@ supplies what it does not state, and bad overrides or bases are one-line errors.
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -78,3 +79,13 @@ def test_bad_bases_are_one_line(tmp_path, files, message):
     with pytest.raises(EdgeSegError) as e:
         load_config(tmp_path / "a.yaml")
     assert str(e.value) == f"{tmp_path}/{message}"
+
+
+def test_cuda_without_a_gpu_is_one_line():
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA GPU")
+    result = subprocess.run([sys.executable, str(REPO / "tools" / "train_yolact.py"),
+                             str(CONFIGS / "edgeseg_yolact_road.yaml"), "--device", "cuda"],
+                            cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 1
+    assert result.stderr.strip() == "train_yolact: --device cuda, but torch finds no CUDA GPU on this machine"

@@ -281,6 +281,8 @@ def train() -> None:
                     help="processes preparing batches (default 0: the training process; same batches either way)")
     ap.add_argument("--runs", default=str(REPO / "runs"), help="where checkpoints and logs go (default runs/)")
     args = ap.parse_args()
+    if args.device == "cuda" and not torch.cuda.is_available():
+        sys.exit("train_yolact: --device cuda, but torch finds no CUDA GPU on this machine")
 
     cfg = load_config(Path(args.config))
     epochs = int(args.epochs or cfg["epochs"])

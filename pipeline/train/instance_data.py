@@ -34,6 +34,7 @@ import numpy as np
 from pipeline.eval.datasets import CamVidDataset, SynthDataset
 from pipeline.labels import CAMVID
 from pipeline.synth import SynthFrame, SynthWorld
+from pipeline.train.synth_frames import SynthFrames
 from pipeline.types import Instances
 
 THING_CLASSES: tuple[str, ...] = ("Car", "Pedestrian", "Bicyclist")  # CamVid naming, model class order
@@ -125,32 +126,19 @@ def synth_validation(seeds: range, min_area: int, min_visible: float) -> list[In
 
 
 class SynthSource:
-    """Frames at random (seed, index) from the synthetic worlds of a seed range. Each world is built on first
-    use (~0.15 s, ~20 MB) and kept; a frame renders in a few tens of milliseconds."""
+    """Synthetic frames at random (seed, index) (:class:`SynthFrames`) as instance images."""
 
     def __init__(self, seeds: range, max_index: int, size: tuple[int, int], min_area: int, min_visible: float,
                  rng: np.random.Generator):
-        self.seeds, self.max_index, self.size = seeds, max_index, size
+        self.frames = SynthFrames(seeds, max_index, size, rng)
         self.min_area, self.min_visible = min_area, min_visible
-        self.rng = rng
-        self._worlds: dict[int, SynthWorld] = {}
 
     def sample(self) -> InstanceImage:
-        seed = int(self.seeds[self.rng.integers(len(self.seeds))])
-        frame = self._world(seed).render(int(self.rng.integers(self.max_index)))
-        return synth_instances(frame, self.min_area, self.min_visible)
+        return synth_instances(self.frames.sample(), self.min_area, self.min_visible)
 
     def build_all(self) -> None:
-        """Build every world now: worker processes forked afterwards share them instead of each building its
-        own every epoch."""
-        for seed in self.seeds:
-            self._world(seed)
-
-    def _world(self, seed: int) -> SynthWorld:
-        world = self._worlds.get(seed)
-        if world is None:
-            world = self._worlds[seed] = SynthWorld(seed=seed, size=self.size)
-        return world
+        """Build every world before worker processes fork (:meth:`SynthFrames.build_all`)."""
+        self.frames.build_all()
 
 
 @dataclass(frozen=True)
