@@ -122,3 +122,17 @@ def road_yolact_card(tmp_path_factory) -> LoadedCard:
                      classes=classes, palette=[CAMVID.palette[CAMVID.index(c)] for c in classes],
                      input=spec.model_dump(), output={"kind": "yolact"}, params=1, gflops=1.0, licence="Apache-2.0")
     return load_card(save_card(card, directory / "road.yaml"))
+
+
+def stop_and_resume(train, config: Path, tmp_path: Path, until: int) -> tuple[Path, Path]:
+    """Run a training tool's ``config`` straight through (runs in tmp_path/a) and again stopped after epoch
+    ``until`` with batches from 2 worker processes, then resumed (tmp_path/b). ``train(config, runs, *flags)``
+    runs the tool; every run must succeed. Returns the two runs folders."""
+    straight = train(config, tmp_path / "a")
+    assert straight.returncode == 0, straight.stderr
+    first = train(config, tmp_path / "b", "--until", str(until), "--workers", "2")
+    assert first.returncode == 0, first.stderr
+    second = train(config, tmp_path / "b", "--resume")
+    assert second.returncode == 0, second.stderr
+    assert f"resumed from epoch {until - 1}" in second.stdout
+    return tmp_path / "a", tmp_path / "b"

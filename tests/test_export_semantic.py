@@ -79,3 +79,14 @@ def test_missing_checkpoint_or_data_is_one_line(net_and_checkpoint, tmp_path):
         assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
         assert done.stderr.startswith("export_semantic: ") and named in done.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_a_file_that_is_not_a_checkpoint_is_one_line(shared_dir, tmp_path):
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"not a checkpoint")
+    done = subprocess.run([sys.executable, str(REPO / "tools" / "export_semantic.py"), CONFIG, "--checkpoint",
+                           str(garbage), "--out", str(tmp_path / "out"), "--camvid", str(shared_dir / "data" / "camvid")],
+                          cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith(f"export_semantic: {garbage}: cannot be read as a torch checkpoint")
+    assert not (tmp_path / "out").exists()

@@ -1,6 +1,7 @@
 """tools/train_semantic.py: a run stopped with --until and resumed ends with the same weights as one run
 straight through, also when worker processes prepare the batches (every draw derives from the seed, the
-epoch and the batch number); the synthetic frames join at their start epoch; user mistakes are one line."""
+epoch and the batch number); the synthetic frames join at their start epoch; `init` starts from another
+run's weights; user mistakes are one line."""
 
 from __future__ import annotations
 
@@ -13,7 +14,11 @@ import numpy as np
 import pytest
 import yaml
 
+from conftest import stop_and_resume
+
 torch = pytest.importorskip("torch", reason="the training tool needs torch (the `train` extra)")
+from pipeline.train.config import read_with_base  # noqa: E402  (imports torch)
+
 REPO = Path(__file__).resolve().parents[1]
 TOOL = REPO / "tools" / "train_semantic.py"
 TINY_NET = {"num_classes": 11, "stem": [8, 8, 16], "blocks8": 1, "width16": 16, "dilations16": [1, 2], "decoder": 8,
@@ -23,9 +28,11 @@ TINY_NET = {"num_classes": 11, "stem": [8, 8, 16], "blocks8": 1, "width16": 16, 
 def write_config(tmp_path: Path, camvid: Path, **changes) -> Path:
     """The shipped recipe with a tiny net, small crops, 3 epochs validated every epoch, synthetic frames
     from epoch 1."""
-    cfg = yaml.safe_load((REPO / "tools" / "train_configs" / "edgeseg_road_s.yaml").read_text())
+    cfg = read_with_base(REPO / "tools" / "train_configs" / "edgeseg_road_s.yaml")
+    cfg.pop("init", None)
     cfg.update(name="tiny", camvid=str(camvid), net=TINY_NET, epochs=3, batch_size=3, crop=[160, 128],
-               warmup_epochs=1, val_every=1, **changes)
+               warmup_epochs=1, val_every=1)
+    cfg.update(changes)
     cfg["synth"].update(start_epoch=1, seeds=[1000, 1001])
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(cfg))
@@ -46,25 +53,18 @@ def log(runs: Path) -> list[dict]:
 @pytest.mark.slow
 def test_a_stopped_and_resumed_run_with_workers_ends_where_a_straight_run_does(tmp_path, shared_dir):
     config = write_config(tmp_path, shared_dir / "data" / "camvid")
-    straight = train(config, tmp_path / "a")
-    assert straight.returncode == 0, straight.stderr
-    first = train(config, tmp_path / "b", "--until", "2", "--workers", "2")
-    assert first.returncode == 0, first.stderr
-    assert len(log(tmp_path / "b")) == 2
-    second = train(config, tmp_path / "b", "--resume")
-    assert second.returncode == 0, second.stderr
-    assert "resumed from epoch 1" in second.stdout
+    straight, resumed = stop_and_resume(train, config, tmp_path, until=2)
 
-    records = log(tmp_path / "a")
-    assert log(tmp_path / "b") == records
+    records = log(straight)
+    assert log(resumed) == records
     assert [r["epoch"] for r in records] == [0, 1, 2] and [r["synth"] for r in records] == [False, True, True]
     assert all(0.0 <= r["val_miou"] <= 1.0 and len(r["val_iou"]) == 11 for r in records)
-    a, b = (torch.load(runs / "tiny" / "last.pt", weights_only=False) for runs in (tmp_path / "a", tmp_path / "b"))
+    a, b = (torch.load(runs / "tiny" / "last.pt", weights_only=False) for runs in (straight, resumed))
     assert a["step"] == b["step"] == 1 + 3 + 3  # 4 CamVid frames in batches of 3 (3 + 1 merge), then 4 + 4 frames
     assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
-    best = torch.load(tmp_path / "a" / "tiny" / "best.pt", weights_only=False)
+    best = torch.load(straight / "tiny" / "best.pt", weights_only=False)
     assert best["val_miou"] == max(r["val_miou"] for r in records) and best["net"]["stem"] == (8, 8, 16)
-    commands = (tmp_path / "b" / "tiny" / "command.txt").read_text().splitlines()
+    commands = (resumed / "tiny" / "command.txt").read_text().splitlines()
     assert len(commands) == 2 and commands[0].endswith("--until 2 --workers 2") and commands[1].endswith("--resume")
 
 
@@ -107,3 +107,24 @@ def test_mistakes_are_one_line(tmp_path, args, message):
                              str(tmp_path / "runs"), *args], cwd=REPO, capture_output=True, text=True, timeout=120,
                             check=False)
     assert result.returncode == 1 and result.stderr.strip() == message.format(camvid=camvid)
+
+
+@pytest.mark.slow
+def test_init_starts_from_another_runs_weights_and_refuses_another_net(tmp_path, shared_dir):
+    camvid = shared_dir / "data" / "camvid"
+    first = train(write_config(tmp_path, camvid), tmp_path / "a", "--until", "1")
+    assert first.returncode == 0, first.stderr
+    checkpoint = tmp_path / "a" / "tiny" / "last.pt"
+    (tmp_path / "next").mkdir()
+    again = train(write_config(tmp_path / "next", camvid, init=str(checkpoint)), tmp_path / "b", "--until", "1")
+    assert again.returncode == 0, again.stderr
+    assert f"initialised from {checkpoint} (epoch 0)" in again.stdout
+    assert log(tmp_path / "b")[0]["loss"] < log(tmp_path / "a")[0]["loss"]  # it goes on from the trained weights
+
+    wider = write_config(tmp_path / "next", camvid, init=str(checkpoint), net=TINY_NET | {"width16": 24})
+    refused = train(wider, tmp_path / "c")
+    assert refused.returncode == 1 and refused.stderr.count("\n") == 1
+    assert refused.stderr.startswith(f"train_semantic: {checkpoint}: a checkpoint of another net")
+    missing = train(write_config(tmp_path / "next", camvid, init=str(tmp_path / "none.pt")), tmp_path / "c")
+    assert missing.returncode == 1
+    assert missing.stderr == f"train_semantic: {tmp_path / 'none.pt'}: checkpoint not found\n"

@@ -19,8 +19,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
-import yaml
 from rich.console import Console
 from rich.progress import track
 
@@ -36,6 +34,7 @@ from pipeline.nets.export import (count_params, export_argument_parser, export_o
                                   measure_latency, onnx_gflops)
 from pipeline.nets.roadnet import RoadNet, RoadNetConfig
 from pipeline.preprocess import Preprocessor
+from pipeline.train.config import read_checkpoint, read_with_base, training_stages
 
 REPO = Path(__file__).resolve().parent.parent
 SYNTH_VAL = "synth:9000-9004"  # held-out seeds; training draws from 1000-1031
@@ -100,15 +99,17 @@ def measure_metrics(loaded: LoadedCard, camvid: str, console: Console,
 
 def export(args: argparse.Namespace, console: Console) -> None:
     """Export, calibrate, measure and write the card (EdgeSegError on a missing checkpoint or data)."""
-    cfg = yaml.safe_load(Path(args.config).read_text())
+    cfg = read_with_base(Path(args.config))
     name = cfg["name"]
     ckpt_path = Path(args.checkpoint or REPO / "runs" / name / "best.pt")
     if not ckpt_path.is_file():
         raise EdgeSegError(f"{ckpt_path}: no such checkpoint (tools/train_semantic.py {args.config} writes it)")
     for split in ("val",) if args.no_class_bias else ("train", "val"):  # fail before writing anything
         open_dataset(f"camvid:{args.camvid}", split)
-    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-    net_cfg = RoadNetConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in ckpt["net"].items()})
+    ckpt = read_checkpoint(ckpt_path, "tools/train_semantic.py")
+    config_rel = Path(args.config).resolve().relative_to(REPO)
+    stages = training_stages(cfg, config_rel, REPO, read_with_base)  # the card's command; every config must exist
+    net_cfg = RoadNetConfig.from_dict(ckpt["net"])
     model = RoadNet(net_cfg)
     model.load_state_dict(ckpt["model"])
     model.eval()
@@ -121,7 +122,6 @@ def export(args: argparse.Namespace, console: Console) -> None:
     console.print(f"exported {onnx_path} (ONNX Runtime vs torch max abs diff {result.max_abs_diff:.2e})")
 
     epochs_done = ckpt["epoch"] + 1
-    config_rel = Path(args.config).resolve().relative_to(REPO)
     card = ModelCard(
         name=name,
         task="semantic",
@@ -140,8 +140,8 @@ def export(args: argparse.Namespace, console: Console) -> None:
                     "synthetic road world. 11 CamVid classes.",
         training=TrainingInfo(
             data=TRAINING_DATA,
-            command=f".venv/bin/python tools/train_semantic.py {config_rel} && "
-                    f".venv/bin/python tools/export_semantic.py {config_rel}",
+            command=" && ".join([*(f".venv/bin/python tools/train_semantic.py {c}" for c in stages),
+                                 f".venv/bin/python tools/export_semantic.py {config_rel}"]),
             seed=int(cfg["seed"]),
             config=str(config_rel),
             epochs=epochs_done,

@@ -33,6 +33,7 @@ from pipeline.modelcard import (MASK_CROPS, DataRef, LoadedCard, ModelCard, Outp
 from pipeline.nets.export import export_argument_parser, machine_description, measure_latency, onnx_gflops
 from pipeline.nets.yolact import Yolact, YolactConfig
 from pipeline.nets.yolact_export import export_yolact_onnx
+from pipeline.train.config import training_stages
 from pipeline.train.instance_data import THING_CLASSES
 
 REPO = Path(__file__).resolve().parent.parent
@@ -78,17 +79,6 @@ def calibrate_masks(loaded: LoadedCard, rules: InstanceRules, limit: int | None,
     console.print(table)
     best = max(range(len(variants)), key=lambda i: results[i].mask_ap + results[i].mask_ap50)
     return loaded.card.detection.model_copy(update=variants[best])
-
-
-def training_stages(cfg: dict, config_rel: Path) -> list[str]:
-    """The configs to train, in order: a config whose ``init`` is runs/<name>/best.pt starts from the run of
-    tools/train_configs/<name>.yaml, which may itself start from another."""
-    stages = [str(config_rel)]
-    while cfg.get("init"):
-        previous = Path("tools/train_configs") / f"{Path(cfg['init']).parent.name}.yaml"
-        stages.insert(0, str(previous))
-        cfg = load_config(REPO / previous)
-    return stages
 
 
 def load_model(cfg: dict, ckpt_path: Path) -> tuple[Yolact, dict]:
@@ -146,7 +136,8 @@ def export(args: argparse.Namespace) -> None:
                     f"{SYNTH_TUNE[6:]} by tools/export_yolact.py.",
         training=TrainingInfo(
             data=training_data(cfg),
-            command=" && ".join([*(f".venv/bin/python tools/train_yolact.py {c}" for c in training_stages(cfg, config_rel)),
+            command=" && ".join([*(f".venv/bin/python tools/train_yolact.py {c}"
+                                   for c in training_stages(cfg, config_rel, REPO, load_config)),
                                  export_command]),
             seed=int(cfg["seed"]),
             config=str(config_rel),

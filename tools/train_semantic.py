@@ -33,10 +33,12 @@ import torch
 import yaml
 from torch.nn import functional as F
 
+from pipeline.errors import EdgeSegError
 from pipeline.eval.semantic import SemanticAccumulator
 from pipeline.labels import CAMVID
 from pipeline.nets.roadnet import RoadNet, RoadNetConfig
 from pipeline.nets.seeding import seed_all
+from pipeline.train.config import read_checkpoint, read_with_base
 from pipeline.train.synth_frames import SynthFrames
 
 REPO = Path(__file__).resolve().parent.parent
@@ -189,6 +191,13 @@ def validate(model: RoadNet, images: np.ndarray, labels: np.ndarray, mean: np.nd
 
 
 def main() -> None:
+    try:
+        train()
+    except EdgeSegError as e:  # a missing file or a bad config: one line, no traceback
+        sys.exit(f"train_semantic: {e}")
+
+
+def train() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("config", help="training config YAML (tools/train_configs/*.yaml)")
     ap.add_argument("--resume", action="store_true", help="continue from runs/<name>/last.pt")
@@ -205,7 +214,7 @@ def main() -> None:
     if args.device == "cuda" and not torch.cuda.is_available():
         sys.exit("train_semantic: --device cuda, but torch finds no CUDA GPU on this machine")
 
-    cfg = yaml.safe_load(Path(args.config).read_text())
+    cfg = read_with_base(Path(args.config))
     epochs = int(cfg["epochs"])
     until = min(epochs, args.until or epochs)
     torch.set_num_threads(args.threads)
@@ -221,7 +230,7 @@ def main() -> None:
     val_x, val_y = load_split(camvid, "val", args.limit)
     spec = cfg["input"]
     mean, std = np.float32(spec["mean"]), np.float32(spec["std"])
-    net_cfg = RoadNetConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in cfg["net"].items()})
+    net_cfg = RoadNetConfig.from_dict(cfg["net"])
     model = RoadNet(net_cfg).to(device)
     weights = torch.from_numpy(enet_class_weights(train_y, net_cfg.num_classes)).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
@@ -244,6 +253,13 @@ def main() -> None:
             print(f"resumed from epoch {ck['epoch']} (best mIoU {best:.4f})", flush=True)
         else:
             print(f"no {out / 'last.pt'} to resume from: starting at epoch 0", flush=True)
+    if start_epoch == 0 and cfg.get("init"):
+        init = read_checkpoint(REPO / cfg["init"], "tools/train_semantic.py")
+        if RoadNetConfig.from_dict(init["net"]) != net_cfg:
+            raise EdgeSegError(f"{cfg['init']}: a checkpoint of another net ({init['net']}); the config trains "
+                               f"{net_cfg}")
+        model.load_state_dict(init["model"])
+        print(f"initialised from {cfg['init']} (epoch {init['epoch']})", flush=True)
     if start_epoch == 0:  # a fresh run replaces an earlier one's config and log
         (out / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
         (out / "log.jsonl").write_text("")

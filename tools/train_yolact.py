@@ -13,7 +13,8 @@ best.pt) and on CamVid val instances.
 
 Reproducible: everything comes from the YAML config and its seed; the config and the command are written
 to runs/<name>/. Resumable: runs/<name>/last.pt after every epoch (model, optimiser, schedule position,
-RNG states); `--resume` continues from it. CPU training is slow, so run it in the background:
+RNG states); `--resume` continues from it, and `--until N` stops after epoch N with the schedule unchanged,
+so a long run can be trained in pieces. CPU training is slow, so run it in the background:
 
     nohup .venv/bin/python tools/train_yolact.py tools/train_configs/edgeseg_yolact_road.yaml > runs/train_yolact.log 2>&1 &
 
@@ -38,7 +39,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import pickle
 import sys
 import time
 from dataclasses import asdict, fields, replace
@@ -69,8 +69,9 @@ from pipeline.train.instance_data import (
     load_camvid,
     synth_validation,
 )
+from pipeline.train.config import read_checkpoint, read_with_base
 from pipeline.train.warm_start import warm_start
-from pipeline.yamlfile import read_mapping, validation_message
+from pipeline.yamlfile import validation_message
 
 REPO = Path(__file__).resolve().parent.parent
 EVAL_SCORE_THRESHOLD = 0.05  # the official evaluation's: AP rewards low-confidence detections
@@ -83,21 +84,6 @@ REQUIRED = {  # config keys (section -> keys), checked before any data is loaded
     "augment": ("scale", "aspect", "flip", "min_box"),
     "val": ("every", "synth_seeds"),
 }
-
-
-def read_with_base(path: Path, chain: tuple[Path, ...] = ()) -> dict:
-    """The config in ``path`` on top of its ``base`` (a path relative to it), recursively. A key given here
-    replaces the base's whole value, nested mappings included: a later stage states what it changes, so
-    the stages of one recipe share their data and augmentation settings instead of copying them."""
-    if path.resolve() in chain:
-        raise EdgeSegError(f"{path}: key 'base': the configs' bases form a loop")
-    cfg = read_mapping(path, "training config")
-    if "base" not in cfg:
-        return cfg
-    base = cfg.pop("base")
-    if not isinstance(base, str):
-        raise EdgeSegError(f"{path}: key 'base': a config file name, not {base!r}")
-    return read_with_base(path.parent / base, (*chain, path.resolve())) | cfg
 
 
 def load_config(path: Path) -> dict:
@@ -131,15 +117,7 @@ def net_config(cfg: dict, path: Path) -> YolactConfig:
 
 def load_checkpoint(path: Path) -> dict:
     """A tools/train_yolact.py checkpoint (one-line errors for a missing or wrong file)."""
-    if not path.is_file():
-        raise EdgeSegError(f"{path}: checkpoint not found")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    except (RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as e:
-        raise EdgeSegError(f"{path}: cannot be read as a torch checkpoint: {str(e).splitlines()[0]}") from None
-    if not isinstance(ckpt, dict) or "model" not in ckpt or "net" not in ckpt:
-        raise EdgeSegError(f"{path}: not a tools/train_yolact.py checkpoint (no 'model' and 'net' entries)")
-    return ckpt
+    return read_checkpoint(path, "tools/train_yolact.py")
 
 
 def input_spec(cfg: dict, path: Path, size: tuple[int, int]) -> InputSpec:
@@ -274,6 +252,8 @@ def train() -> None:
     ap.add_argument("config", help="training config YAML (tools/train_configs/*.yaml)")
     ap.add_argument("--resume", action="store_true", help="continue from runs/<name>/last.pt")
     ap.add_argument("--epochs", type=int, help="override the config's number of epochs")
+    ap.add_argument("--until", type=int, metavar="N",
+                    help="stop after epoch N (1-based; the schedule still spans all epochs; --resume goes on)")
     ap.add_argument("--limit", type=int, help="use only N frames of each data source and validation set (smoke tests)")
     ap.add_argument("--device", choices=("cpu", "cuda"), default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--threads", type=int, default=2, help="torch intra-op threads (default 2)")
@@ -286,6 +266,7 @@ def train() -> None:
 
     cfg = load_config(Path(args.config))
     epochs = int(args.epochs or cfg["epochs"])
+    until = min(epochs, args.until or epochs)
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(1)
     device = torch.device(args.device)
@@ -351,7 +332,7 @@ def train() -> None:
     with open(out / "command.txt", "a" if start_epoch else "w") as f:  # the first line started the run
         f.write(" ".join([".venv/bin/python", "tools/train_yolact.py", *sys.argv[1:]]) + "\n")
 
-    for epoch in range(start_epoch, epochs):
+    for epoch in range(start_epoch, until):
         t0 = time.time()
         sums: dict[str, float] = {}
         batches = torch.utils.data.DataLoader(EpochBatches(data, pre, epoch, bs), batch_size=None,

@@ -54,6 +54,11 @@ class RoadNetConfig:
     decoder: int = 64  # channels of the 1/16 and 1/8 decoder
     decoder4: int = 32  # channels at 1/4, where every 3x3 conv costs 4x more than at 1/8
 
+    @classmethod
+    def from_dict(cls, values: dict) -> RoadNetConfig:
+        """From a config file's or checkpoint's mapping, where YAML gives lists for the tuples."""
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
 
 class RoadNet(nn.Module):
     def __init__(self, cfg: RoadNetConfig = RoadNetConfig()):

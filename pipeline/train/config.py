@@ -1,0 +1,54 @@
+"""What both trainers (tools/train_semantic.py, tools/train_yolact.py) read: configs that build on a
+base config, and checkpoints, each with one-line errors."""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from pipeline.errors import EdgeSegError
+from pipeline.yamlfile import read_mapping
+
+
+def read_with_base(path: Path, chain: tuple[Path, ...] = ()) -> dict:
+    """The config in ``path`` on top of its ``base`` (a path relative to it), recursively. A key given here
+    replaces the base's whole value, nested mappings included: a later stage states what it changes, so
+    the stages of one recipe share their data and augmentation settings instead of copying them."""
+    if path.resolve() in chain:
+        raise EdgeSegError(f"{path}: key 'base': the configs' bases form a loop")
+    cfg = read_mapping(path, "training config")
+    if "base" not in cfg:
+        return cfg
+    base = cfg.pop("base")
+    if not isinstance(base, str):
+        raise EdgeSegError(f"{path}: key 'base': a config file name, not {base!r}")
+    return read_with_base(path.parent / base, (*chain, path.resolve())) | cfg
+
+
+def training_stages(cfg: dict, config_rel: Path, repo: Path, load: Callable[[Path], dict]) -> list[str]:
+    """The configs to train, in order, for the model card's command: a config whose ``init`` is
+    runs/<name>/best.pt starts from the run of tools/train_configs/<name>.yaml (read with ``load``), which
+    may itself start from another."""
+    stages = [str(config_rel)]
+    while cfg.get("init"):
+        previous = Path("tools/train_configs") / f"{Path(cfg['init']).parent.name}.yaml"
+        stages.insert(0, str(previous))
+        cfg = load(repo / previous)
+    return stages
+
+
+def read_checkpoint(path: Path, producer: str) -> dict:
+    """A checkpoint written by ``producer`` (a dict with the weights under 'model' and the net's config
+    under 'net'), loaded onto the CPU."""
+    if not path.is_file():
+        raise EdgeSegError(f"{path}: checkpoint not found")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except (RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as e:
+        raise EdgeSegError(f"{path}: cannot be read as a torch checkpoint: {str(e).splitlines()[0]}") from None
+    if not isinstance(ckpt, dict) or "model" not in ckpt or "net" not in ckpt:
+        raise EdgeSegError(f"{path}: not a {producer} checkpoint (no 'model' and 'net' entries)")
+    return ckpt

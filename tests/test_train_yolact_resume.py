@@ -1,0 +1,47 @@
+"""tools/train_yolact.py end to end on a few frames: a run stopped with --until (batches prepared by
+worker processes) and resumed ends with the same weights, log and validation as one run straight through."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import stop_and_resume
+
+torch = pytest.importorskip("torch", reason="the training tool needs torch (the `train` extra)")
+REPO = Path(__file__).resolve().parents[1]
+
+
+def train(config: Path, runs: Path, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(REPO / "tools" / "train_yolact.py"), str(config), "--runs", str(runs),
+                           "--threads", "1", "--limit", "3", "--device", "cpu", *extra],
+                          cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
+
+
+def log(runs: Path) -> list[dict]:
+    lines = (runs / "tiny" / "log.jsonl").read_text().splitlines()
+    timings = ("seconds", "s_per_iter", "data_s_per_iter", "val_seconds")
+    return [{k: v for k, v in json.loads(line).items() if k not in timings} for line in lines]
+
+
+@pytest.mark.slow
+def test_a_stopped_and_resumed_run_with_workers_ends_where_a_straight_run_does(tmp_path, shared_dir):
+    config = tmp_path / "tiny.yaml"  # stage 1 (384x384) on 3 CamVid + 3 synthetic frames, validated every epoch
+    config.write_text(f"base: {REPO / 'tools' / 'train_configs' / 'edgeseg_yolact_road_stage1.yaml'}\n"
+                      "name: tiny\nepochs: 3\nbatch_size: 3\nwarmup_epochs: 1\n"
+                      "synth: {seeds: [2000, 2001], max_index: 300, size: [640, 360], frames_per_epoch: 3}\n"
+                      "val: {every: 1, synth_seeds: [9000, 9000]}\n")
+    straight, resumed = stop_and_resume(train, config, tmp_path, until=1)
+
+    records = log(straight)
+    assert log(resumed) == records
+    assert [r["epoch"] for r in records] == [0, 1, 2] and all(r["iters"] == 2 and not r["skipped"] for r in records)
+    assert all(set(r["val"]) == {"synth", "camvid"} for r in records)
+    assert records[-1]["loss"]["total"] < records[0]["loss"]["total"]  # it learns something even on six frames
+    a, b = (torch.load(runs / "tiny" / "last.pt", weights_only=False) for runs in (straight, resumed))
+    assert a["step"] == b["step"] == 6
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
