@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import yaml
@@ -64,6 +65,7 @@ def test_a_stopped_and_resumed_run_with_workers_ends_where_a_straight_run_does(t
     assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
     best = torch.load(straight / "tiny" / "best.pt", weights_only=False)
     assert best["val_miou"] == max(r["val_miou"] for r in records) and best["net"]["stem"] == (8, 8, 16)
+    assert cv2.imread(str(resumed / "tiny" / "curves.png")).shape == (240, 3 * 360, 3)  # loss, val mIoU, lr
     commands = (resumed / "tiny" / "command.txt").read_text().splitlines()
     assert len(commands) == 2 and commands[0].endswith("--until 2 --workers 2") and commands[1].endswith("--resume")
 

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import pytest
 
 from conftest import stop_and_resume
@@ -44,4 +45,5 @@ def test_a_stopped_and_resumed_run_with_workers_ends_where_a_straight_run_does(t
     assert records[-1]["loss"]["total"] < records[0]["loss"]["total"]  # it learns something even on six frames
     a, b = (torch.load(runs / "tiny" / "last.pt", weights_only=False) for runs in (straight, resumed))
     assert a["step"] == b["step"] == 6
+    assert cv2.imread(str(resumed / "tiny" / "curves.png")).shape == (3 * 240, 3 * 360, 3)  # 7 charts
     assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])

@@ -9,7 +9,7 @@ schedule, RNG states included. CPU training is slow, so this is meant to run in 
 
 and in pieces if need be: `--until N` stops after epoch N (the learning-rate schedule still spans the
 config's epochs), a later `--resume` goes on. Per-epoch logs (loss, CamVid val mIoU and per-class IoU)
-go to runs/<name>/log.jsonl.
+go to runs/<name>/log.jsonl, and their charts to runs/<name>/curves.png after every epoch.
 
 On a GPU (`--device cuda`), batches are prepared (synthetic rendering, augmentation, normalisation) by
 `--workers N` processes. Each batch draws its randomness from a generator seeded by (config seed, epoch,
@@ -39,10 +39,12 @@ from pipeline.labels import CAMVID
 from pipeline.nets.roadnet import RoadNet, RoadNetConfig
 from pipeline.nets.seeding import seed_all
 from pipeline.train.config import read_checkpoint, read_with_base
+from pipeline.train.curves import draw_log
 from pipeline.train.synth_frames import SynthFrames
 
 REPO = Path(__file__).resolve().parent.parent
 IGNORE = 255
+CHARTS = [("training loss", "loss"), ("CamVid val mIoU", "val_miou"), ("learning rate", "lr")]  # curves.png
 
 
 def load_split(camvid: Path, split: str, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -306,6 +308,7 @@ def train() -> None:
                     "net": net_cfg.__dict__}, out / "last.pt")
         with open(out / "log.jsonl", "a") as f:
             f.write(json.dumps(record) + "\n")
+        draw_log(out / "log.jsonl", CHARTS, out / "curves.png")
         print(json.dumps({k: v for k, v in record.items() if k != "val_iou"}), flush=True)
 
 

@@ -24,7 +24,8 @@ named net's, e.g. fewer aspect ratios for a first stage) and `init` (a checkpoin
 repository root, to start from instead of random weights; it may have fewer anchor aspect ratios:
 pipeline.train.warm_start).
 
-Per-epoch losses and validation AP go to runs/<name>/log.jsonl. `--limit N` (N frames of each source
+Per-epoch losses and validation AP go to runs/<name>/log.jsonl, their charts to runs/<name>/curves.png
+after every epoch. `--limit N` (N frames of each source
 and validation set) with `--epochs 2` is a smoke test of the whole loop.
 
 Batches are prepared (rendering, copy-paste, augmentation, preprocessing) by `--workers N` processes
@@ -70,11 +71,15 @@ from pipeline.train.instance_data import (
     synth_validation,
 )
 from pipeline.train.config import read_checkpoint, read_with_base
+from pipeline.train.curves import draw_log
 from pipeline.train.warm_start import warm_start
 from pipeline.yamlfile import validation_message
 
 REPO = Path(__file__).resolve().parent.parent
 EVAL_SCORE_THRESHOLD = 0.05  # the official evaluation's: AP rewards low-confidence detections
+CHARTS = [("synthetic val mask AP50", "val", "synth", "ap50"), ("CamVid val mask AP50", "val", "camvid", "ap50"),
+          ("learning rate", "lr"), ("loss: total", "loss", "total"), ("loss: box", "loss", "box"),
+          ("loss: class", "loss", "class"), ("loss: mask", "loss", "mask")]  # curves.png
 REQUIRED = {  # config keys (section -> keys), checked before any data is loaded
     "": ("name", "seed", "net", "camvid", "input", "instances", "synth", "copy_paste", "augment", "epochs",
          "batch_size", "lr", "warmup_epochs", "weight_decay", "grad_clip", "val"),
@@ -377,6 +382,7 @@ def train() -> None:
                     "net": asdict(net_cfg), "input": spec.model_dump()}, out / "last.pt")
         with open(out / "log.jsonl", "a") as f:
             f.write(json.dumps(record) + "\n")
+        draw_log(out / "log.jsonl", CHARTS, out / "curves.png")
         print(json.dumps(record), flush=True)
 
 
