@@ -25,8 +25,8 @@ repository root, to start from instead of random weights; it may have fewer anch
 pipeline.train.warm_start).
 
 Per-epoch losses and validation AP go to runs/<name>/log.jsonl, their charts to runs/<name>/curves.png
-after every epoch. `--limit N` (N frames of each source
-and validation set) with `--epochs 2` is a smoke test of the whole loop.
+after every epoch. `--limit N` (N frames of each source and validation set) with `--epochs 2` is a smoke
+test of the whole loop.
 
 Batches are prepared (rendering, copy-paste, augmentation, preprocessing) by `--workers N` processes
 (default 0: in the training process). Each batch draws its randomness from a generator seeded by (config
@@ -59,6 +59,8 @@ from pipeline.nets.seeding import seed_all
 from pipeline.nets.yolact import CONFIGS, Yolact, YolactConfig, config_by_name
 from pipeline.nets.yolact_loss import GroundTruth, YolactLoss, YolactLossConfig
 from pipeline.preprocess import Preprocessor
+from pipeline.train.config import read_checkpoint, read_with_base
+from pipeline.train.curves import draw_log
 from pipeline.train.instance_data import (
     THING_CLASSES,
     Augmenter,
@@ -70,8 +72,6 @@ from pipeline.train.instance_data import (
     load_camvid,
     synth_validation,
 )
-from pipeline.train.config import read_checkpoint, read_with_base
-from pipeline.train.curves import draw_log
 from pipeline.train.warm_start import warm_start
 from pipeline.yamlfile import validation_message
 
