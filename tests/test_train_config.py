@@ -1,4 +1,5 @@
-"""pipeline.train.config: the stage chain a model card's command lists, and checkpoint reading errors."""
+"""pipeline.train.config: the stage chain a model card's command lists, checkpoint reading errors, and
+checkpoint writing that a crash cannot truncate."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="checkpoints are torch files (the `train` extra)")
 from pipeline.errors import EdgeSegError  # noqa: E402
-from pipeline.train.config import read_checkpoint, read_with_base, training_stages  # noqa: E402
+from pipeline.train.config import read_checkpoint, read_with_base, save_checkpoint, training_stages  # noqa: E402
 
 
 def test_training_stages_follow_init_back_to_the_first_run(tmp_path):
@@ -36,3 +37,23 @@ def test_checkpoint_errors_are_one_line(tmp_path):
         assert str(e.value).startswith(f"{tmp_path / name}: {message}") and "\n" not in str(e.value)
     torch.save({"model": {"w": torch.ones(2)}, "net": {"name": "n"}}, tmp_path / "good.pt")
     assert read_checkpoint(tmp_path / "good.pt", "tools/x.py")["net"] == {"name": "n"}
+
+
+def test_a_save_that_fails_halfway_leaves_the_previous_checkpoint_whole(tmp_path, monkeypatch):
+    path = tmp_path / "last.pt"
+    save_checkpoint({"model": {"w": torch.zeros(3)}, "net": {"name": "n"}, "epoch": 4}, path)
+    assert read_checkpoint(path, "tools/x.py")["epoch"] == 4 and list(tmp_path.iterdir()) == [path]
+    real_save = torch.save
+
+    def dies_halfway(obj, target):  # as a process killed while writing would leave it
+        real_save(obj, target)
+        Path(target).write_bytes(Path(target).read_bytes()[:40])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", dies_halfway)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint({"model": {"w": torch.ones(3)}, "net": {"name": "n"}, "epoch": 5}, path)
+    assert read_checkpoint(path, "tools/x.py")["epoch"] == 4
+    monkeypatch.setattr(torch, "save", real_save)
+    save_checkpoint({"model": {"w": torch.ones(3)}, "net": {"name": "n"}, "epoch": 5}, path)
+    assert read_checkpoint(path, "tools/x.py")["epoch"] == 5 and list(tmp_path.iterdir()) == [path]

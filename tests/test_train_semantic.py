@@ -130,3 +130,13 @@ def test_init_starts_from_another_runs_weights_and_refuses_another_net(tmp_path,
     missing = train(write_config(tmp_path / "next", camvid, init=str(tmp_path / "none.pt")), tmp_path / "c")
     assert missing.returncode == 1
     assert missing.stderr == f"train_semantic: {tmp_path / 'none.pt'}: checkpoint not found\n"
+
+
+def test_a_truncated_last_checkpoint_is_one_line_on_resume(tmp_path, shared_dir):
+    config = write_config(tmp_path, shared_dir / "data" / "camvid")
+    (tmp_path / "runs" / "tiny").mkdir(parents=True)
+    last = tmp_path / "runs" / "tiny" / "last.pt"
+    last.write_bytes(b"PK\x03\x04 cut short")
+    result = train(config, tmp_path / "runs", "--resume")
+    assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith(f"train_semantic: {last}: cannot be read as a torch checkpoint")

@@ -38,7 +38,7 @@ from pipeline.eval.semantic import SemanticAccumulator
 from pipeline.labels import CAMVID
 from pipeline.nets.roadnet import RoadNet, RoadNetConfig
 from pipeline.nets.seeding import seed_all
-from pipeline.train.config import read_checkpoint, read_with_base
+from pipeline.train.config import read_checkpoint, read_with_base, save_checkpoint
 from pipeline.train.curves import draw_log
 from pipeline.train.synth_frames import SynthFrames
 
@@ -245,7 +245,7 @@ def train() -> None:
     start_epoch, step, best = 0, 0, -1.0
     if args.resume:
         if (out / "last.pt").is_file():
-            ck = torch.load(out / "last.pt", map_location="cpu", weights_only=False)
+            ck = read_checkpoint(out / "last.pt", "tools/train_semantic.py")
             model.load_state_dict(ck["model"])
             opt.load_state_dict(ck["opt"])
             start_epoch, step, best = ck["epoch"] + 1, ck["step"], ck["best_miou"]
@@ -300,12 +300,12 @@ def train() -> None:
             record["val_iou"] = {n: round(float(v), 4) for n, v in zip(CAMVID.classes, iou)}
             if record["val_miou"] > best:
                 best = record["val_miou"]
-                torch.save({"model": model.state_dict(), "net": net_cfg.__dict__, "epoch": epoch,
-                            "val_miou": best}, out / "best.pt")
-        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "epoch": epoch, "step": step,
-                    "best_miou": best, "torch_rng": torch.get_rng_state(),
-                    "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
-                    "net": net_cfg.__dict__}, out / "last.pt")
+                save_checkpoint({"model": model.state_dict(), "net": net_cfg.__dict__, "epoch": epoch,
+                                 "val_miou": best}, out / "best.pt")
+        save_checkpoint({"model": model.state_dict(), "opt": opt.state_dict(), "epoch": epoch, "step": step,
+                         "best_miou": best, "torch_rng": torch.get_rng_state(),
+                         "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+                         "net": net_cfg.__dict__}, out / "last.pt")
         with open(out / "log.jsonl", "a") as f:
             f.write(json.dumps(record) + "\n")
         draw_log(out / "log.jsonl", CHARTS, out / "curves.png")

@@ -59,7 +59,7 @@ from pipeline.nets.seeding import seed_all
 from pipeline.nets.yolact import CONFIGS, Yolact, YolactConfig, config_by_name
 from pipeline.nets.yolact_loss import GroundTruth, YolactLoss, YolactLossConfig
 from pipeline.preprocess import Preprocessor
-from pipeline.train.config import read_checkpoint, read_with_base
+from pipeline.train.config import read_checkpoint, read_with_base, save_checkpoint
 from pipeline.train.curves import draw_log
 from pipeline.train.instance_data import (
     THING_CLASSES,
@@ -309,7 +309,7 @@ def train() -> None:
     start_epoch, step, best = 0, 0, -1.0
     if args.resume:
         if (out / "last.pt").is_file():
-            ck = torch.load(out / "last.pt", map_location="cpu", weights_only=False)
+            ck = read_checkpoint(out / "last.pt", "tools/train_yolact.py")
             if ck["net"]["name"] != net_cfg.name:
                 raise EdgeSegError(f"{out / 'last.pt'}: a checkpoint of net {ck['net']['name']}, the config "
                                    f"trains {net_cfg.name}")
@@ -374,12 +374,12 @@ def train() -> None:
             ap50 = record["val"]["synth"]["ap50"] or 0.0
             if ap50 > best:
                 best = ap50
-                torch.save({"model": model.state_dict(), "net": asdict(net_cfg), "epoch": epoch,
-                            "val": record["val"], "input": spec.model_dump()}, out / "best.pt")
-        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "epoch": epoch, "step": step,
-                    "best_ap50": best, "torch_rng": torch.get_rng_state(),
-                    "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
-                    "net": asdict(net_cfg), "input": spec.model_dump()}, out / "last.pt")
+                save_checkpoint({"model": model.state_dict(), "net": asdict(net_cfg), "epoch": epoch,
+                                 "val": record["val"], "input": spec.model_dump()}, out / "best.pt")
+        save_checkpoint({"model": model.state_dict(), "opt": opt.state_dict(), "epoch": epoch, "step": step,
+                         "best_ap50": best, "torch_rng": torch.get_rng_state(),
+                         "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+                         "net": asdict(net_cfg), "input": spec.model_dump()}, out / "last.pt")
         with open(out / "log.jsonl", "a") as f:
             f.write(json.dumps(record) + "\n")
         draw_log(out / "log.jsonl", CHARTS, out / "curves.png")

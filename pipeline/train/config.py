@@ -3,6 +3,7 @@ base config, and checkpoints, each with one-line errors."""
 
 from __future__ import annotations
 
+import os
 import pickle
 from collections.abc import Callable
 from pathlib import Path
@@ -52,3 +53,11 @@ def read_checkpoint(path: Path, producer: str) -> dict:
     if not isinstance(ckpt, dict) or "model" not in ckpt or "net" not in ckpt:
         raise EdgeSegError(f"{path}: not a {producer} checkpoint (no 'model' and 'net' entries)")
     return ckpt
+
+
+def save_checkpoint(ckpt: dict, path: Path) -> None:
+    """Write through a temporary file renamed into place: a run killed while saving (a CPU session that
+    ends, say) leaves the previous checkpoint whole for ``--resume`` instead of a truncated one."""
+    partial = path.with_name(path.name + ".partial")
+    torch.save(ckpt, partial)
+    os.replace(partial, path)
