@@ -1,5 +1,6 @@
-"""What both trainers (tools/train_semantic.py, tools/train_yolact.py) read: configs that build on a
-base config, and checkpoints, each with one-line errors."""
+"""What both trainers (tools/train_semantic.py, tools/train_yolact.py) and their exports share: configs that
+build on a base config, the chain of stages a model card's command lists, and checkpoints (read with
+one-line errors, written so that a crash cannot truncate them)."""
 
 from __future__ import annotations
 
