@@ -38,8 +38,9 @@ from pipeline.eval.semantic import SemanticAccumulator
 from pipeline.labels import CAMVID
 from pipeline.nets.roadnet import RoadNet, RoadNetConfig
 from pipeline.nets.seeding import seed_all
-from pipeline.train.config import read_checkpoint, read_with_base, save_checkpoint
+from pipeline.train.config import read_checkpoint, read_with_base, save_checkpoint, training_device
 from pipeline.train.curves import draw_log
+from pipeline.train.draws import epoch_order, reseed
 from pipeline.train.synth_frames import SynthFrames
 
 REPO = Path(__file__).resolve().parent.parent
@@ -126,7 +127,7 @@ class TrainData:
         """The epoch's batches: a shuffled order (indices < len(images) are CamVid frames, the rest stand for
         synthetic draws) cut into ``size``s; a last batch of one frame joins the one before, as batch norm
         cannot train on a single frame's pooled context."""
-        order = np.random.default_rng((self.seed, epoch)).permutation(self.epoch_size(epoch)).tolist()
+        order = epoch_order(self.seed, epoch, self.epoch_size(epoch))
         chunks = [order[b:b + size] for b in range(0, len(order), size)]
         if len(chunks) > 1 and len(chunks[-1]) == 1:
             last = chunks.pop()
@@ -144,7 +145,7 @@ class TrainData:
     def batch(self, epoch: int, number: int, indices: list[int]) -> tuple[np.ndarray, np.ndarray]:
         """Images (N,h,w,3 float32 RGB) and labels (N,h,w uint8) of ``indices``, all their randomness from
         (seed, epoch, batch ``number``): the same batch in whichever process prepares it."""
-        self.rng.bit_generator.state = np.random.default_rng((self.seed, epoch, number)).bit_generator.state
+        reseed(self.rng, self.seed, epoch, number)
         images, labels = zip(*(self.sample(i) for i in indices))
         return np.stack(images), np.stack(labels)
 
@@ -213,15 +214,13 @@ def train() -> None:
                     help="processes preparing batches (default 0: the training process; same batches either way)")
     ap.add_argument("--runs", default=str(REPO / "runs"), help="where checkpoints and logs go (default runs/)")
     args = ap.parse_args()
-    if args.device == "cuda" and not torch.cuda.is_available():
-        sys.exit("train_semantic: --device cuda, but torch finds no CUDA GPU on this machine")
+    device = training_device(args.device)
 
     cfg = read_with_base(Path(args.config))
     epochs = int(cfg["epochs"])
     until = min(epochs, args.until or epochs)
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(1)
-    device = torch.device(args.device)
     out = Path(args.runs) / cfg["name"]
     out.mkdir(parents=True, exist_ok=True)
 

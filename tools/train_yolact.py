@@ -59,8 +59,9 @@ from pipeline.nets.seeding import seed_all
 from pipeline.nets.yolact import CONFIGS, Yolact, YolactConfig, config_by_name
 from pipeline.nets.yolact_loss import GroundTruth, YolactLoss, YolactLossConfig
 from pipeline.preprocess import Preprocessor
-from pipeline.train.config import read_checkpoint, read_with_base, save_checkpoint
+from pipeline.train.config import read_checkpoint, read_with_base, save_checkpoint, training_device
 from pipeline.train.curves import draw_log
+from pipeline.train.draws import epoch_order, reseed
 from pipeline.train.instance_data import (
     THING_CLASSES,
     Augmenter,
@@ -161,7 +162,7 @@ class TrainData:
 
     def order(self, epoch: int) -> list[int]:
         """A shuffled epoch: indices < len(camvid) are CamVid frames, the rest stand for synthetic draws."""
-        return np.random.default_rng((self.seed, epoch)).permutation(len(self)).tolist()
+        return epoch_order(self.seed, epoch, len(self))
 
     def sample(self, i: int) -> TrainSample:
         if i < len(self.camvid):
@@ -175,7 +176,7 @@ class TrainData:
     def batch(self, epoch: int, number: int, indices: list[int]) -> list[TrainSample]:
         """The samples of ``indices``, all their randomness from (seed, epoch, batch ``number``): the same
         batch in whichever process prepares it."""
-        self.rng.bit_generator.state = np.random.default_rng((self.seed, epoch, number)).bit_generator.state
+        reseed(self.rng, self.seed, epoch, number)
         return [self.sample(i) for i in indices]
 
 
@@ -266,15 +267,13 @@ def train() -> None:
                     help="processes preparing batches (default 0: the training process; same batches either way)")
     ap.add_argument("--runs", default=str(REPO / "runs"), help="where checkpoints and logs go (default runs/)")
     args = ap.parse_args()
-    if args.device == "cuda" and not torch.cuda.is_available():
-        sys.exit("train_yolact: --device cuda, but torch finds no CUDA GPU on this machine")
+    device = training_device(args.device)
 
     cfg = load_config(Path(args.config))
     epochs = int(args.epochs or cfg["epochs"])
     until = min(epochs, args.until or epochs)
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(1)
-    device = torch.device(args.device)
     out = Path(args.runs) / cfg["name"]
     out.mkdir(parents=True, exist_ok=True)
 

@@ -56,6 +56,14 @@ def read_checkpoint(path: Path, producer: str) -> dict:
     return ckpt
 
 
+def training_device(name: str) -> torch.device:
+    """``--device`` as a torch device: CUDA asked for where torch finds none is one line up front, not a
+    traceback at the first step."""
+    if name == "cuda" and not torch.cuda.is_available():
+        raise EdgeSegError("--device cuda, but torch finds no CUDA GPU on this machine")
+    return torch.device(name)
+
+
 def save_checkpoint(ckpt: dict, path: Path) -> None:
     """Write through a temporary file renamed into place: a run killed while saving (a CPU session that
     ends, say) leaves the previous checkpoint whole for ``--resume`` instead of a truncated one."""
