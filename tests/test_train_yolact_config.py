@@ -1,6 +1,7 @@
 """The road YOLACT's training configs: the four stages load, stage 1's overrides give the three-ratio net its
 checkpoint warm-starts stage 2 from, stages 3 and 4 train the shipped net at 640x352, a config's ``base``
-supplies what it does not state, and bad overrides or bases are one-line errors."""
+supplies what it does not state, the factorised candidate continues stage 4 at a larger input, and bad
+overrides or bases are one-line errors."""
 
 from __future__ import annotations
 
@@ -41,6 +42,18 @@ def test_four_stage_recipe():
     # stage 4 is stage 3 continued: only the schedule changes
     changed = {k for k in stage3.keys() | stage4.keys() if stage3.get(k) != stage4.get(k)}
     assert changed == {"name", "init", "epochs", "lr"} and stage4["lr"] < stage3["lr"]
+
+
+def test_separable_candidate_continues_stage_4_with_only_the_net_and_schedule_changed():
+    stage4 = load_config(CONFIGS / "edgeseg_yolact_road.yaml")
+    candidate = load_config(CONFIGS / "edgeseg_yolact_road_sep.yaml")
+    net4, net = net_config(stage4, Path("s4")), net_config(candidate, Path("sep"))
+    assert net.separable and not net4.separable
+    assert net.input_size == (896, 496) and net.anchor_norm == (896.0, 496.0)
+    assert net.anchor_scales == net4.anchor_scales and net.aspect_ratios == net4.aspect_ratios  # anchors in pixels
+    assert candidate["init"] == f"runs/{stage4['name']}/best.pt"
+    changed = {k for k in stage4.keys() | candidate.keys() if stage4.get(k) != candidate.get(k)}
+    assert changed == {"name", "init", "net_overrides", "epochs", "lr"}
 
 
 @pytest.mark.parametrize("overrides, message", [

@@ -159,6 +159,36 @@ def test_unused_backbone_tail_and_semantic_head_are_not_inference_parameters():
     assert model.inference_parameters() == sum(p.numel() for p in model.parameters()) - tail - semantic
 
 
+def test_separable_net_factorises_every_3x3_after_the_backbone_and_exports(tmp_path):
+    """The factorised road net: each dense 3x3 of FPN/ProtoNet/head becomes depthwise (groups = channels, no
+    bias) + pointwise 1x1, the outputs keep their contract, and ONNX Runtime reproduces torch."""
+    from pipeline.importers.yolact import input_spec
+    from pipeline.nets.yolact_export import export_yolact_onnx
+
+    dense_cfg = _small(CONFIGS["edgeseg_yolact_road"])
+    cfg = replace(dense_cfg, separable=True)
+    torch.manual_seed(0)
+    dense, model = Yolact(dense_cfg), Yolact(cfg).eval()
+    dense_3x3 = {name for name, m in dense.named_modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (3, 3)
+                 and m.stride == (1, 1) and not name.startswith("backbone")}
+    assert len(dense_3x3) == 11  # 3 FPN outputs, 4 ProtoNet, upfeature, box, class, coefficients
+    modules, dense_modules = dict(model.named_modules()), dict(dense.named_modules())
+    for name in dense_3x3:
+        dw, pw = modules[f"{name}.0"], modules[f"{name}.1"]
+        assert dw.groups == dw.in_channels == dw.out_channels and dw.kernel_size == (3, 3) and dw.bias is None
+        assert pw.kernel_size == (1, 1) and pw.out_channels == dense_modules[name].out_channels
+    saved = sum((m.in_channels * 8) * (m.out_channels - 1) - m.in_channels  # cin*cout*9 vs cin*9 + cin*cout
+                for m in (dense_modules[name] for name in dense_3x3))
+    assert dense.inference_parameters() - model.inference_parameters() == saved
+    x = torch.randn(2, 3, cfg.input_size[1], cfg.input_size[0])
+    with torch.no_grad():
+        loc, conf, mask, proto = model(x)
+    assert loc.shape == (2, model.priors.shape[0], 4) and proto.shape[-1] == cfg.mask_dim
+    torch.testing.assert_close(conf.sum(-1), torch.ones(conf.shape[:2]))
+    exported = export_yolact_onnx(model, tmp_path / "sep.onnx", input_spec(cfg))
+    assert max(exported.max_abs_diff.values()) < 1e-4
+
+
 def test_unknown_config_name():
     with pytest.raises(KeyError):
         config_by_name("yolact_nope")

@@ -119,7 +119,8 @@ def export(args: argparse.Namespace) -> None:
         file=onnx_path.name,
         architecture=f"YOLACT {net_cfg.name} (pipeline/nets/yolact.py): {net_cfg.backbone} x{net_cfg.backbone_width} "
                      f"backbone, FPN {net_cfg.fpn_channels} channels, {net_cfg.proto_channels}-channel protonet, "
-                     f"{w}x{h}, {exported.num_priors} priors",
+                     + ("depthwise-separable FPN/ProtoNet/head convolutions, " if net_cfg.separable else "")
+                     + f"{w}x{h}, {exported.num_priors} priors",
         classes=classes,
         palette=[tuple(CAMVID.palette[CAMVID.index(c)]) for c in classes],
         input=spec,

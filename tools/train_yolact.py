@@ -325,9 +325,10 @@ def train() -> None:
         init = load_checkpoint(REPO / cfg["init"])
         if init["net"]["name"] != net_cfg.name:
             raise EdgeSegError(f"{cfg['init']}: a checkpoint of net {init['net']['name']}, the config trains {net_cfg.name}")
-        added = warm_start(model, init["model"], tuple(init["net"]["aspect_ratios"]))
-        print(f"initialised from {cfg['init']} (epoch {init['epoch']}; {added} new anchor(s) copied from their "
-              "nearest aspect ratio)", flush=True)
+        started = warm_start(model, init["model"], tuple(init["net"]["aspect_ratios"]))
+        print(f"initialised from {cfg['init']} (epoch {init['epoch']}; {started.new_anchors} new anchor(s) copied "
+              f"from their nearest aspect ratio; {len(started.fresh_layers)} dense layer(s) factorised, trained "
+              "anew)", flush=True)
     if start_epoch == 0:  # a fresh run replaces an earlier one's config and log
         (out / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
         (out / "log.jsonl").write_text("")

@@ -57,6 +57,11 @@ class YolactConfig:
     aspect_ratios: tuple[float, ...] = V1_ASPECT_RATIOS
     anchor_norm: tuple[float, float] = (550.0, 550.0)  # the official cfg.max_size the scales are divided by
     square_anchors: bool = True  # the official v1 bug: height = normalised width
+    # Ours only: every 3x3 convolution after the backbone (FPN outputs, ProtoNet, prediction head) factorised
+    # into a depthwise 3x3 and a pointwise 1x1, as MobileNet/SSDLite do. Those convolutions are ~70 % of the
+    # dense road net's CPU time, so factorising them pays for a larger input (small objects); official
+    # checkpoints are dense.
+    separable: bool = False
     checkpoint_layout: Literal["yolact", "yolact_edge"] = "yolact"  # YolactEdge names fpn fpn_phase_1/2
 
     @property
@@ -156,11 +161,20 @@ def make_priors(cfg: YolactConfig, sizes: list[tuple[int, int]]) -> torch.Tensor
     return torch.cat(per_level).float()
 
 
+def conv3x3(cin: int, cout: int, separable: bool) -> nn.Module:
+    """A 3x3 convolution (padding 1), or its depthwise-separable factorisation: a depthwise 3x3 without bias
+    (``.0``) then a pointwise 1x1 with bias (``.1``). No activation between them, so it drops in wherever the
+    dense convolution stood, ReLU placement unchanged."""
+    if not separable:
+        return nn.Conv2d(cin, cout, 3, padding=1)
+    return nn.Sequential(nn.Conv2d(cin, cin, 3, padding=1, groups=cin, bias=False), nn.Conv2d(cin, cout, 1))
+
+
 class FPN(nn.Module):
-    def __init__(self, in_channels: list[int], channels: int, num_downsample: int):
+    def __init__(self, in_channels: list[int], channels: int, num_downsample: int, separable: bool = False):
         super().__init__()
         self.lat_layers = nn.ModuleList([nn.Conv2d(c, channels, 1) for c in reversed(in_channels)])
-        self.pred_layers = nn.ModuleList([nn.Conv2d(channels, channels, 3, padding=1) for _ in in_channels])
+        self.pred_layers = nn.ModuleList([conv3x3(channels, channels, separable) for _ in in_channels])
         self.downsample_layers = nn.ModuleList([nn.Conv2d(channels, channels, 3, padding=1, stride=2)
                                                 for _ in range(num_downsample)])
 
@@ -177,26 +191,27 @@ class FPN(nn.Module):
         return outs
 
 
-def make_protonet(cin: int, channels: int, mask_dim: int) -> nn.Sequential:
+def make_protonet(cin: int, channels: int, mask_dim: int, separable: bool = False) -> nn.Sequential:
     """Index-compatible with the official ``make_net(mask_proto_net, include_last_relu=False)``."""
     return nn.Sequential(
-        nn.Conv2d(cin, channels, 3, padding=1), nn.ReLU(inplace=True),
-        nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(inplace=True),
-        nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(inplace=True),
+        conv3x3(cin, channels, separable), nn.ReLU(inplace=True),
+        conv3x3(channels, channels, separable), nn.ReLU(inplace=True),
+        conv3x3(channels, channels, separable), nn.ReLU(inplace=True),
         nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False), nn.ReLU(inplace=True),
-        nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(inplace=True),
+        conv3x3(channels, channels, separable), nn.ReLU(inplace=True),
         nn.Conv2d(channels, mask_dim, 1),
     )
 
 
 class PredictionHead(nn.Module):
-    def __init__(self, cin: int, channels: int, anchors: int, num_scores: int, mask_dim: int):
+    def __init__(self, cin: int, channels: int, anchors: int, num_scores: int, mask_dim: int,
+                 separable: bool = False):
         super().__init__()
         self.anchors, self.num_scores, self.mask_dim = anchors, num_scores, mask_dim
-        self.upfeature = nn.Sequential(nn.Conv2d(cin, channels, 3, padding=1), nn.ReLU(inplace=True))
-        self.bbox_layer = nn.Conv2d(channels, anchors * 4, 3, padding=1)
-        self.conf_layer = nn.Conv2d(channels, anchors * num_scores, 3, padding=1)
-        self.mask_layer = nn.Conv2d(channels, anchors * mask_dim, 3, padding=1)
+        self.upfeature = nn.Sequential(conv3x3(cin, channels, separable), nn.ReLU(inplace=True))
+        self.bbox_layer = conv3x3(channels, anchors * 4, separable)
+        self.conf_layer = conv3x3(channels, anchors * num_scores, separable)
+        self.mask_layer = conv3x3(channels, anchors * mask_dim, separable)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         x = self.upfeature(x)
@@ -229,10 +244,10 @@ class Yolact(nn.Module):
         self.cfg = cfg
         self.backbone = build_backbone(cfg.backbone, cfg.backbone_width)
         in_channels = [self.backbone.channels[i] for i in cfg.selected_layers]
-        self.proto_net = make_protonet(cfg.fpn_channels, cfg.proto_channels, cfg.mask_dim)
-        self.fpn = FPN(in_channels, cfg.fpn_channels, cfg.num_downsample)
+        self.proto_net = make_protonet(cfg.fpn_channels, cfg.proto_channels, cfg.mask_dim, cfg.separable)
+        self.fpn = FPN(in_channels, cfg.fpn_channels, cfg.num_downsample, cfg.separable)
         self.prediction_layers = nn.ModuleList([PredictionHead(cfg.fpn_channels, cfg.head_channels, cfg.anchors_per_cell,
-                                                               cfg.num_classes + 1, cfg.mask_dim)])
+                                                               cfg.num_classes + 1, cfg.mask_dim, cfg.separable)])
         self.semantic_seg_conv = nn.Conv2d(cfg.fpn_channels, cfg.num_classes, 1)
         self.feature_sizes = feature_sizes(cfg, self.backbone.strides)
         # Not persistent: official checkpoints carry no priors; they follow from the config.
