@@ -53,7 +53,8 @@ def test_separable_candidate_continues_stage_4_with_only_the_net_and_schedule_ch
     assert net.anchor_scales == net4.anchor_scales and net.aspect_ratios == net4.aspect_ratios  # anchors in pixels
     assert candidate["init"] == f"runs/{stage4['name']}/best.pt"
     changed = {k for k in stage4.keys() | candidate.keys() if stage4.get(k) != candidate.get(k)}
-    assert changed == {"name", "init", "net_overrides", "epochs", "lr"}
+    assert changed == {"name", "init", "net_overrides", "factorise", "epochs", "lr"}
+    assert candidate["factorise"] == {"images": 64, "steps": 300}
 
 
 @pytest.mark.parametrize("overrides, message", [

@@ -47,3 +47,27 @@ def test_a_stopped_and_resumed_run_with_workers_ends_where_a_straight_run_does(t
     assert a["step"] == b["step"] == 6
     assert cv2.imread(str(resumed / "tiny" / "curves.png")).shape == (3 * 240, 3 * 360, 3)  # 7 charts
     assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+
+
+@pytest.mark.slow
+def test_a_separable_run_from_a_dense_checkpoint_fits_its_factorised_layers_first(tmp_path, shared_dir):
+    from dataclasses import asdict
+
+    from pipeline.nets.yolact import Yolact, config_by_name
+
+    dense = config_by_name("edgeseg_yolact_road")
+    init = tmp_path / "dense.pt"
+    torch.save({"model": Yolact(dense).state_dict(), "net": asdict(dense), "epoch": 0}, init)
+    config = tmp_path / "tiny.yaml"
+    config.write_text(f"base: {REPO / 'tools' / 'train_configs' / 'edgeseg_yolact_road_stage1.yaml'}\n"
+                      f"name: tiny\nepochs: 1\nbatch_size: 3\nwarmup_epochs: 1\ninit: {init}\n"
+                      "net_overrides: {separable: true, input_size: [128, 96], anchor_norm: [128.0, 96.0]}\n"
+                      "factorise: {images: 3, steps: 4}\n"
+                      "synth: {seeds: [2000, 2001], max_index: 300, size: [640, 360], frames_per_epoch: 3}\n"
+                      "val: {every: 1, synth_seeds: [9000, 9000]}\n")
+    done = train(config, tmp_path / "runs")
+    assert done.returncode == 0, done.stderr
+    fitted = [line for line in done.stdout.splitlines() if line.startswith("fitted ") and " R2 " in line]
+    assert len(fitted) == 11 and fitted[0].startswith("fitted fpn.pred_layers.")
+    assert "11 dense layer(s) factorised" in done.stdout and "fitted 11 factorised layer(s) on 3 images" in done.stdout
+    assert json.loads((tmp_path / "runs" / "tiny" / "log.jsonl").read_text().splitlines()[0])["epoch"] == 0

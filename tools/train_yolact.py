@@ -21,8 +21,9 @@ so a long run can be trained in pieces. CPU training is slow, so run it in the b
 Optional config keys: `base` (another config, relative to this one, whose keys this one replaces one
 by one: a later stage names only what it changes), `net_overrides` (YolactConfig fields replacing the
 named net's, e.g. fewer aspect ratios for a first stage) and `init` (a checkpoint, relative to the
-repository root, to start from instead of random weights; it may have fewer anchor aspect ratios:
-pipeline.train.warm_start).
+repository root, to start from instead of random weights; it may have fewer anchor aspect ratios, or dense
+layers where the config's net factorises them: pipeline.train.warm_start) and `factorise` ({images,
+steps}: fit those factorised layers to the checkpoint's dense ones first, pipeline.train.factorise).
 
 Per-epoch losses and validation AP go to runs/<name>/log.jsonl, their charts to runs/<name>/curves.png
 after every epoch. `--limit N` (N frames of each source and validation set) with `--epochs 2` is a smoke
@@ -73,6 +74,7 @@ from pipeline.train.instance_data import (
     load_camvid,
     synth_validation,
 )
+from pipeline.train.factorise import LayerFit, fit_factorised
 from pipeline.train.warm_start import warm_start
 from pipeline.yamlfile import validation_message
 
@@ -187,6 +189,7 @@ class EpochBatches(torch.utils.data.Dataset):
     def __init__(self, data: TrainData, pre: Preprocessor, epoch: int, size: int):
         self.data, self.pre, self.epoch = data, pre, epoch
         order = data.order(epoch)
+        self.chunk_size = size
         self.chunks = [order[b:b + size] for b in range(0, len(order), size)]
 
     def __len__(self) -> int:
@@ -195,6 +198,25 @@ class EpochBatches(torch.utils.data.Dataset):
     def __getitem__(self, k: int) -> tuple[torch.Tensor, list[TrainSample]]:
         samples = self.data.batch(self.epoch, k, self.chunks[k])
         return torch.from_numpy(self.pre([s.image for s in samples])), samples
+
+
+def fit_from_dense(model: Yolact, init: dict, layers: tuple[str, ...], batches: EpochBatches, fit: dict,
+                   device: torch.device) -> None:
+    """Fit ``model``'s factorised ``layers`` to the dense net of the ``init`` checkpoint (built at the model's
+    input size) on the first ``fit['images']`` images of epoch 0's batches (pipeline/train/factorise.py)."""
+    dense = Yolact(replace(model.cfg, separable=False)).to(device)
+    warm_start(dense, init["model"], tuple(init["net"]["aspect_ratios"]))
+    count = math.ceil(int(fit["images"]) / batches.chunk_size)
+    images = [batches[k][0].to(device) for k in range(min(count, len(batches)))]
+    t0 = time.time()
+
+    def report(f: LayerFit) -> None:
+        print(f"fitted {f.layer} to the dense layer: R2 {f.r2_rank_one:.3f} (SVD start) -> {f.r2_fitted:.3f}",
+              flush=True)
+
+    fit_factorised(model, dense, layers, images, int(fit["steps"]), report=report)
+    print(f"fitted {len(layers)} factorised layer(s) on {sum(len(x) for x in images)} images in "
+          f"{time.time() - t0:.0f} s", flush=True)
 
 
 def keep_batch(item: tuple[torch.Tensor, list[TrainSample]]) -> tuple[torch.Tensor, list[TrainSample]]:
@@ -327,8 +349,9 @@ def train() -> None:
             raise EdgeSegError(f"{cfg['init']}: a checkpoint of net {init['net']['name']}, the config trains {net_cfg.name}")
         started = warm_start(model, init["model"], tuple(init["net"]["aspect_ratios"]))
         print(f"initialised from {cfg['init']} (epoch {init['epoch']}; {started.new_anchors} new anchor(s) copied "
-              f"from their nearest aspect ratio; {len(started.fresh_layers)} dense layer(s) factorised, trained "
-              "anew)", flush=True)
+              f"from their nearest aspect ratio; {len(started.fresh_layers)} dense layer(s) factorised)", flush=True)
+        if started.fresh_layers and cfg.get("factorise"):
+            fit_from_dense(model, init, started.fresh_layers, EpochBatches(data, pre, 0, bs), cfg["factorise"], device)
     if start_epoch == 0:  # a fresh run replaces an earlier one's config and log
         (out / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
         (out / "log.jsonl").write_text("")

@@ -6,10 +6,10 @@ Adding an aspect ratio to a trained net changes only the last three convolutions
 each new anchor's outputs start as a copy of the old anchor closest to it in aspect ratio. The net then
 begins from a detector that already works, which matters when training runs on two CPU cores.
 
-A dense 3x3 convolution has no good depthwise-separable equivalent (the best rank-one factorisation per
-input channel keeps about a third of our road net's weight energy, and the net then finds almost nothing),
-so factorised layers start from their own initialisation; the backbone, the FPN laterals and downsampling,
-the last ProtoNet layer and the semantic head still carry over.
+A dense 3x3 convolution has no exact depthwise-separable equivalent, so factorised layers keep their own
+initialisation here (``WarmStart.fresh_layers`` names them; pipeline/train/factorise.py can fit them to the
+dense ones before training); the backbone, the FPN laterals and downsampling, the last ProtoNet layer and
+the semantic head carry over.
 """
 
 from __future__ import annotations
