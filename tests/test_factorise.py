@@ -61,3 +61,19 @@ def test_fit_follows_the_forward_pass_and_brings_the_outputs_to_the_dense_ones()
         after = net(probe)
     for w, b, a in zip(want, before, after):  # loc, conf, coefficients, prototypes
         assert (a - w).abs().mean() < 0.5 * (b - w).abs().mean()
+
+
+def test_a_dense_net_of_rank_one_kernels_is_reproduced_by_the_svd_start():
+    """Where every dense kernel is exactly rank one per input channel, the SVD start reproduces each layer on
+    the factorised net's own inputs (R2 1), also for layers followed by an in-place ReLU, whose outputs the fit
+    must see before the ReLU."""
+    dense, net, layers = _nets()
+    modules = dict(dense.named_modules())
+    with torch.no_grad():
+        for name in layers:
+            dw, pw = rank_one_factors(modules[name].weight)
+            modules[name].weight.copy_((pw[:, :, 0, 0, None] * dw[None, :, 0].reshape(1, -1, 9)).reshape(
+                modules[name].weight.shape))
+    torch.manual_seed(2)
+    fits = fit_factorised(net, dense, layers, [torch.randn(2, 3, 64, 96)], steps=0)
+    assert all(f.r2_rank_one > 1 - 1e-4 for f in fits), [(f.layer, round(f.r2_rank_one, 4)) for f in fits]

@@ -63,6 +63,7 @@ from pipeline.preprocess import Preprocessor
 from pipeline.train.config import read_checkpoint, read_with_base, save_checkpoint, training_device
 from pipeline.train.curves import draw_log
 from pipeline.train.draws import epoch_order, reseed
+from pipeline.train.factorise import LayerFit, fit_factorised
 from pipeline.train.instance_data import (
     THING_CLASSES,
     Augmenter,
@@ -74,7 +75,6 @@ from pipeline.train.instance_data import (
     load_camvid,
     synth_validation,
 )
-from pipeline.train.factorise import LayerFit, fit_factorised
 from pipeline.train.warm_start import warm_start
 from pipeline.yamlfile import validation_message
 

@@ -1,7 +1,7 @@
 """Start the factorised layers of a separable YOLACT from the dense net they replace, fitted on real features.
 
 ``warm_start`` carries every weight a dense checkpoint shares with a separable net (``YolactConfig.separable``)
-but leaves the 11 factorised layers at their random initialisation: the net then relearns its FPN outputs,
+but leaves the factorised layers at their random initialisation: the net then relearns its FPN outputs,
 prototypes and head from the ground truth alone, which takes many epochs on two CPU cores. Here each
 factorised layer (depthwise 3x3 then pointwise 1x1) is instead fitted, by least squares, to reproduce its
 dense layer's output on a few training images, in the order the forward pass meets them and on the separable
@@ -47,7 +47,8 @@ def _calls(model: Yolact, layer: nn.Module, images: list[torch.Tensor], take_inp
     seen: list[torch.Tensor] = []
 
     def hook(_module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
-        seen.append((inputs[0] if take_input else output).detach())
+        # a copy: the in-place ReLU after most of these layers would otherwise rewrite what was kept
+        seen.append((inputs[0] if take_input else output).detach().clone())
 
     handle = layer.register_forward_hook(hook)
     try:
