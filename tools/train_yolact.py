@@ -189,7 +189,6 @@ class EpochBatches(torch.utils.data.Dataset):
     def __init__(self, data: TrainData, pre: Preprocessor, epoch: int, size: int):
         self.data, self.pre, self.epoch = data, pre, epoch
         order = data.order(epoch)
-        self.chunk_size = size
         self.chunks = [order[b:b + size] for b in range(0, len(order), size)]
 
     def __len__(self) -> int:
@@ -206,7 +205,7 @@ def fit_from_dense(model: Yolact, init: dict, layers: tuple[str, ...], batches: 
     input size) on the first ``fit['images']`` images of epoch 0's batches (pipeline/train/factorise.py)."""
     dense = Yolact(replace(model.cfg, separable=False)).to(device)
     warm_start(dense, init["model"], tuple(init["net"]["aspect_ratios"]))
-    count = math.ceil(int(fit["images"]) / batches.chunk_size)
+    count = math.ceil(int(fit["images"]) / len(batches.chunks[0]))  # batches of the training size
     images = [batches[k][0].to(device) for k in range(min(count, len(batches)))]
     t0 = time.time()
 
