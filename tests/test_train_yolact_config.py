@@ -1,7 +1,7 @@
 """The road YOLACT's training configs: the four stages load, stage 1's overrides give the three-ratio net its
 checkpoint warm-starts stage 2 from, stages 3 and 4 train the shipped net at 640x352, a config's ``base``
-supplies what it does not state, the factorised candidate continues stage 4 at a larger input, and bad
-overrides or bases are one-line errors."""
+supplies what it does not state, the factorised candidate continues stage 4 at a larger input and its
+distilled continuation learns from stage 4, and bad overrides, bases or distillation keys are one-line errors."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ torch = pytest.importorskip("torch", reason="the training tools need torch (the 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tools"))
 
-from train_yolact import load_config, net_config  # noqa: E402
+from train_yolact import checkpoint_of, distillation, load_config, net_config  # noqa: E402
 
 from pipeline.errors import EdgeSegError  # noqa: E402
 from pipeline.nets.yolact import config_by_name  # noqa: E402
@@ -55,6 +55,37 @@ def test_separable_candidate_continues_stage_4_with_only_the_net_and_schedule_ch
     changed = {k for k in stage4.keys() | candidate.keys() if stage4.get(k) != candidate.get(k)}
     assert changed == {"name", "init", "net_overrides", "factorise", "epochs", "lr"}
     assert candidate["factorise"] == {"images": 64, "steps": 300}
+
+
+def test_distilled_candidate_continues_the_separable_run_with_stage_4_as_its_teacher():
+    stage4 = load_config(CONFIGS / "edgeseg_yolact_road.yaml")
+    sep = load_config(CONFIGS / "edgeseg_yolact_road_sep.yaml")
+    kd = load_config(CONFIGS / "edgeseg_yolact_road_sep_kd.yaml")
+    assert net_config(kd, Path("kd")) == net_config(sep, Path("sep"))
+    assert kd["init"] == f"runs/{sep['name']}/last.pt" and kd["distill"]["teacher"] == f"runs/{stage4['name']}/best.pt"
+    changed = {k for k in sep.keys() | kd.keys() if sep.get(k) != kd.get(k)}
+    assert changed == {"name", "init", "factorise", "distill", "epochs", "lr"} and kd["factorise"] is None
+
+
+@pytest.mark.parametrize("distill, message", [
+    ({"conf": 1.0}, "key 'distill.teacher' is missing"),
+    ({"teacher": "runs/x.pt", "temperature": 2}, "key 'distill': "),
+])
+def test_bad_distill_keys_are_one_line(distill, message):
+    cfg = load_config(CONFIGS / "edgeseg_yolact_road_sep_kd.yaml") | {"distill": distill}
+    net = net_config(cfg, Path("x.yaml"))
+    with pytest.raises(EdgeSegError) as e:
+        distillation(cfg, Path("x.yaml"), net, None, Path("."), torch.device("cpu"), 1)
+    assert str(e.value).startswith(f"x.yaml: {message}") and "\n" not in str(e.value)
+
+
+def test_a_checkpoint_of_another_net_is_refused_in_one_line(tmp_path):
+    path = tmp_path / "other.pt"
+    torch.save({"model": {}, "net": {"name": "yolact_base"}, "epoch": 0}, path)
+    net = net_config(load_config(CONFIGS / "edgeseg_yolact_road.yaml"), Path("x.yaml"))
+    with pytest.raises(EdgeSegError) as e:
+        checkpoint_of(str(path), net)
+    assert str(e.value) == f"{path}: a checkpoint of net yolact_base, the config trains edgeseg_yolact_road"
 
 
 @pytest.mark.parametrize("overrides, message", [

@@ -50,7 +50,7 @@ def test_a_stopped_and_resumed_run_with_workers_ends_where_a_straight_run_does(t
 
 
 @pytest.mark.slow
-def test_a_separable_run_from_a_dense_checkpoint_fits_its_factorised_layers_first(tmp_path, shared_dir):
+def test_a_separable_run_from_a_dense_checkpoint_fits_its_factorised_layers_and_distills_from_it(tmp_path, shared_dir):
     from dataclasses import asdict
 
     from pipeline.nets.yolact import Yolact, config_by_name
@@ -62,7 +62,7 @@ def test_a_separable_run_from_a_dense_checkpoint_fits_its_factorised_layers_firs
     config.write_text(f"base: {REPO / 'tools' / 'train_configs' / 'edgeseg_yolact_road_stage1.yaml'}\n"
                       f"name: tiny\nepochs: 1\nbatch_size: 3\nwarmup_epochs: 1\ninit: {init}\n"
                       "net_overrides: {separable: true, input_size: [128, 96], anchor_norm: [128.0, 96.0]}\n"
-                      "factorise: {images: 3, steps: 4}\n"
+                      f"factorise: {{images: 3, steps: 4}}\ndistill: {{teacher: {init}, proto: 2.0}}\n"
                       "synth: {seeds: [2000, 2001], max_index: 300, size: [640, 360], frames_per_epoch: 3}\n"
                       "val: {every: 1, synth_seeds: [9000, 9000]}\n")
     done = train(config, tmp_path / "runs")
@@ -70,4 +70,11 @@ def test_a_separable_run_from_a_dense_checkpoint_fits_its_factorised_layers_firs
     fitted = [line for line in done.stdout.splitlines() if line.startswith("fitted ") and " R2 " in line]
     assert len(fitted) == 11 and fitted[0].startswith("fitted fpn.pred_layers.")
     assert "11 dense layer(s) factorised" in done.stdout and "fitted 11 factorised layer(s) on 3 images" in done.stdout
-    assert json.loads((tmp_path / "runs" / "tiny" / "log.jsonl").read_text().splitlines()[0])["epoch"] == 0
+    record = json.loads((tmp_path / "runs" / "tiny" / "log.jsonl").read_text().splitlines()[0])
+    assert record["epoch"] == 0
+    terms = ("distill_conf", "distill_box", "distill_coeff", "distill_proto")
+    assert all(record["loss"][t] >= 0 for t in terms) and record["loss"]["distill_proto"] > 0
+    rest = sum(v for k, v in record["loss"].items() if k != "total")
+    assert record["loss"]["total"] == pytest.approx(rest, rel=1e-3)  # the ground-truth terms and the teacher's
+    assert (tmp_path / "runs" / "tiny" / "teacher.onnx").is_file()  # the dense teacher, in ONNX Runtime on a CPU
+    assert cv2.imread(str(tmp_path / "runs" / "tiny" / "curves.png")).shape == (4 * 240, 3 * 360, 3)  # 11 charts

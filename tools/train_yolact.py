@@ -23,7 +23,9 @@ by one: a later stage names only what it changes), `net_overrides` (YolactConfig
 named net's, e.g. fewer aspect ratios for a first stage) and `init` (a checkpoint, relative to the
 repository root, to start from instead of random weights; it may have fewer anchor aspect ratios, or dense
 layers where the config's net factorises them: pipeline.train.warm_start) and `factorise` ({images,
-steps}: fit those factorised layers to the checkpoint's dense ones first, pipeline.train.factorise).
+steps}: fit those factorised layers to the checkpoint's dense ones first, pipeline.train.factorise) and
+`distill` ({teacher: a checkpoint, plus pipeline.train.distill.DistillConfig weights}: add losses towards
+the teacher's dense net run at this net's input size, on every batch: pipeline.train.distill).
 
 Per-epoch losses and validation AP go to runs/<name>/log.jsonl, their charts to runs/<name>/curves.png
 after every epoch. `--limit N` (N frames of each source and validation set) with `--epochs 2` is a smoke
@@ -62,6 +64,7 @@ from pipeline.nets.yolact_loss import GroundTruth, YolactLoss, YolactLossConfig
 from pipeline.preprocess import Preprocessor
 from pipeline.train.config import read_checkpoint, read_with_base, save_checkpoint, training_device
 from pipeline.train.curves import draw_log
+from pipeline.train.distill import DistillConfig, DistillLoss, Teacher, dense_teacher
 from pipeline.train.draws import epoch_order, reseed
 from pipeline.train.factorise import LayerFit, fit_factorised
 from pipeline.train.instance_data import (
@@ -83,6 +86,7 @@ EVAL_SCORE_THRESHOLD = 0.05  # the official evaluation's: AP rewards low-confide
 CHARTS = [("synthetic val mask AP50", "val", "synth", "ap50"), ("CamVid val mask AP50", "val", "camvid", "ap50"),
           ("learning rate", "lr"), ("loss: total", "loss", "total"), ("loss: box", "loss", "box"),
           ("loss: class", "loss", "class"), ("loss: mask", "loss", "mask")]  # curves.png
+DISTILL_CHARTS = [(f"distillation: {term}", "loss", f"distill_{term}") for term in ("conf", "box", "coeff", "proto")]
 REQUIRED = {  # config keys (section -> keys), checked before any data is loaded
     "": ("name", "seed", "net", "camvid", "input", "instances", "synth", "copy_paste", "augment", "epochs",
          "batch_size", "lr", "warmup_epochs", "weight_decay", "grad_clip", "val"),
@@ -126,6 +130,15 @@ def net_config(cfg: dict, path: Path) -> YolactConfig:
 def load_checkpoint(path: Path) -> dict:
     """A tools/train_yolact.py checkpoint (one-line errors for a missing or wrong file)."""
     return read_checkpoint(path, "tools/train_yolact.py")
+
+
+def checkpoint_of(source: str, net_cfg: YolactConfig) -> dict:
+    """The checkpoint a config names (relative to the repository root), which must hold the net it trains."""
+    checkpoint = load_checkpoint(REPO / source)
+    if checkpoint["net"]["name"] != net_cfg.name:
+        raise EdgeSegError(f"{source}: a checkpoint of net {checkpoint['net']['name']}, the config trains "
+                           f"{net_cfg.name}")
+    return checkpoint
 
 
 def input_spec(cfg: dict, path: Path, size: tuple[int, int]) -> InputSpec:
@@ -203,8 +216,7 @@ def fit_from_dense(model: Yolact, init: dict, layers: tuple[str, ...], batches: 
                    device: torch.device) -> None:
     """Fit ``model``'s factorised ``layers`` to the dense net of the ``init`` checkpoint (built at the model's
     input size) on the first ``fit['images']`` images of epoch 0's batches (pipeline/train/factorise.py)."""
-    dense = Yolact(replace(model.cfg, separable=False)).to(device)
-    warm_start(dense, init["model"], tuple(init["net"]["aspect_ratios"]))
+    dense = dense_teacher(model.cfg, init, device)
     count = math.ceil(int(fit["images"]) / len(batches.chunks[0]))  # batches of the training size
     images = [batches[k][0].to(device) for k in range(min(count, len(batches)))]
     t0 = time.time()
@@ -216,6 +228,21 @@ def fit_from_dense(model: Yolact, init: dict, layers: tuple[str, ...], batches: 
     fit_factorised(model, dense, layers, images, int(fit["steps"]), report=report)
     print(f"fitted {len(layers)} factorised layer(s) on {sum(len(x) for x in images)} images in "
           f"{time.time() - t0:.0f} s", flush=True)
+
+
+def distillation(cfg: dict, path: Path, net_cfg: YolactConfig, spec: InputSpec, workdir: Path, device: torch.device,
+                 threads: int) -> tuple[DistillLoss, Teacher]:
+    """The config's ``distill`` key: the loss with its weights, and the teacher checkpoint's dense net built at
+    this net's input size (its ONNX file, on a CPU, goes to ``workdir``)."""
+    options = dict(cfg["distill"])
+    source = options.pop("teacher", None)
+    if not source:
+        raise EdgeSegError(f"{path}: key 'distill.teacher' is missing")
+    try:
+        loss = DistillLoss(DistillConfig(**options))
+    except TypeError as e:
+        raise EdgeSegError(f"{path}: key 'distill': {e}") from None
+    return loss, Teacher(dense_teacher(net_cfg, checkpoint_of(source, net_cfg), device), spec, workdir, device, threads)
 
 
 def keep_batch(item: tuple[torch.Tensor, list[TrainSample]]) -> tuple[torch.Tensor, list[TrainSample]]:
@@ -343,14 +370,15 @@ def train() -> None:
         else:
             print(f"no {out / 'last.pt'} to resume from: starting at epoch 0", flush=True)
     if start_epoch == 0 and cfg.get("init"):
-        init = load_checkpoint(REPO / cfg["init"])
-        if init["net"]["name"] != net_cfg.name:
-            raise EdgeSegError(f"{cfg['init']}: a checkpoint of net {init['net']['name']}, the config trains {net_cfg.name}")
+        init = checkpoint_of(cfg["init"], net_cfg)
         started = warm_start(model, init["model"], tuple(init["net"]["aspect_ratios"]))
         print(f"initialised from {cfg['init']} (epoch {init['epoch']}; {started.new_anchors} new anchor(s) copied "
               f"from their nearest aspect ratio; {len(started.fresh_layers)} dense layer(s) factorised)", flush=True)
         if started.fresh_layers and cfg.get("factorise"):
             fit_from_dense(model, init, started.fresh_layers, EpochBatches(data, pre, 0, bs), cfg["factorise"], device)
+    distill, teacher = distillation(cfg, Path(args.config), net_cfg, spec, out, device, args.threads) \
+        if cfg.get("distill") else (None, None)
+    charts = CHARTS + DISTILL_CHARTS if distill else CHARTS
     if start_epoch == 0:  # a fresh run replaces an earlier one's config and log
         (out / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
         (out / "log.jsonl").write_text("")
@@ -371,7 +399,11 @@ def train() -> None:
             data_s += time.time() - step_end  # waiting for the batch (all of its preparation without workers)
             for g in opt.param_groups:
                 g["lr"] = lr_at(step, total_steps, warmup, cfg["lr"])
-            losses = criterion(model(x), targets)
+            output = model(x)
+            losses = criterion(output, targets)
+            if distill:
+                extra = distill(output, teacher(x))
+                losses = {**losses, **extra, "total": losses["total"] + sum(extra.values())}
             step += 1
             iters += 1
             if torch.isfinite(losses["total"]):
@@ -404,7 +436,7 @@ def train() -> None:
                          "net": asdict(net_cfg), "input": spec.model_dump()}, out / "last.pt")
         with open(out / "log.jsonl", "a") as f:
             f.write(json.dumps(record) + "\n")
-        draw_log(out / "log.jsonl", CHARTS, out / "curves.png")
+        draw_log(out / "log.jsonl", charts, out / "curves.png")
         print(json.dumps(record), flush=True)
 
 
