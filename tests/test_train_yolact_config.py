@@ -1,7 +1,7 @@
 """The road YOLACT's training configs: the four stages load, stage 1's overrides give the three-ratio net its
 checkpoint warm-starts stage 2 from, stages 3 and 4 train the shipped net at 640x352, a config's ``base``
-supplies what it does not state, the factorised candidate continues stage 4 at a larger input and its
-distilled continuation learns from stage 4, and bad overrides, bases or distillation keys are one-line errors."""
+supplies what it does not state, the factorised candidate continues the shipped net at a larger input and its
+distilled form learns from it too, and bad overrides, bases or distillation keys are one-line errors."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ sys.path.insert(0, str(REPO / "tools"))
 from train_yolact import checkpoint_of, distillation, load_config, net_config  # noqa: E402
 
 from pipeline.errors import EdgeSegError  # noqa: E402
+from pipeline.modelcard import load_card  # noqa: E402
 from pipeline.nets.yolact import config_by_name  # noqa: E402
 
 CONFIGS = REPO / "tools" / "train_configs"
@@ -44,32 +45,34 @@ def test_four_stage_recipe():
     assert changed == {"name", "init", "epochs", "lr"} and stage4["lr"] < stage3["lr"]
 
 
-def test_separable_candidate_continues_stage_4_with_only_the_net_and_schedule_changed():
+def test_separable_candidate_continues_the_shipped_net_with_only_the_net_and_schedule_changed():
     stage4 = load_config(CONFIGS / "edgeseg_yolact_road.yaml")
     candidate = load_config(CONFIGS / "edgeseg_yolact_road_sep.yaml")
     net4, net = net_config(stage4, Path("s4")), net_config(candidate, Path("sep"))
     assert net.separable and not net4.separable
     assert net.input_size == (896, 496) and net.anchor_norm == (896.0, 496.0)
     assert net.anchor_scales == net4.anchor_scales and net.aspect_ratios == net4.aspect_ratios  # anchors in pixels
-    assert candidate["init"] == f"runs/{stage4['name']}/best.pt"
+    card = load_card(REPO / candidate["init"]).card  # stage 4's best as shipped: no earlier run needed
+    assert card.name == stage4["name"] and card.training.config == f"tools/train_configs/{stage4['name']}.yaml"
     changed = {k for k in stage4.keys() | candidate.keys() if stage4.get(k) != candidate.get(k)}
     assert changed == {"name", "init", "net_overrides", "factorise", "epochs", "lr"}
     assert candidate["factorise"] == {"images": 64, "steps": 300}
 
 
-def test_distilled_candidate_continues_the_separable_run_with_stage_4_as_its_teacher():
-    stage4 = load_config(CONFIGS / "edgeseg_yolact_road.yaml")
+def test_distilled_candidate_is_the_separable_run_with_the_shipped_net_as_its_teacher():
     sep = load_config(CONFIGS / "edgeseg_yolact_road_sep.yaml")
     kd = load_config(CONFIGS / "edgeseg_yolact_road_sep_kd.yaml")
     assert net_config(kd, Path("kd")) == net_config(sep, Path("sep"))
-    assert kd["init"] == f"runs/{sep['name']}/last.pt" and kd["distill"]["teacher"] == f"runs/{stage4['name']}/best.pt"
+    assert kd["distill"]["teacher"] == sep["init"]
     changed = {k for k in sep.keys() | kd.keys() if sep.get(k) != kd.get(k)}
-    assert changed == {"name", "init", "factorise", "distill", "epochs", "lr"} and kd["factorise"] is None
+    assert changed == {"name", "distill"}
 
 
 @pytest.mark.parametrize("distill, message", [
+    ("runs/x.pt", "key 'distill': a mapping ({teacher: CHECKPOINT, ...}), not 'runs/x.pt'"),
     ({"conf": 1.0}, "key 'distill.teacher' is missing"),
-    ({"teacher": "runs/x.pt", "temperature": 2}, "key 'distill': "),
+    ({"teacher": "runs/x.pt", "temperature": 2}, "key 'distill.temperature': not one of teacher, active, box, "),
+    ({"teacher": "runs/x.pt", "conf": "1"}, "key 'distill.conf': a number, not '1'"),
 ])
 def test_bad_distill_keys_are_one_line(distill, message):
     cfg = load_config(CONFIGS / "edgeseg_yolact_road_sep_kd.yaml") | {"distill": distill}
@@ -77,6 +80,29 @@ def test_bad_distill_keys_are_one_line(distill, message):
     with pytest.raises(EdgeSegError) as e:
         distillation(cfg, Path("x.yaml"), net, None, Path("."), torch.device("cpu"), 1)
     assert str(e.value).startswith(f"x.yaml: {message}") and "\n" not in str(e.value)
+
+
+def test_a_teacher_of_other_inputs_or_of_factorised_layers_is_refused_in_one_line(tmp_path):
+    from dataclasses import asdict, replace
+
+    from pipeline.nets.yolact import Yolact
+    from train_yolact import input_spec
+
+    cfg = load_config(CONFIGS / "edgeseg_yolact_road_sep_kd.yaml")
+    net = replace(net_config(cfg, Path("x.yaml")), input_size=(128, 96), anchor_norm=(128.0, 96.0))
+    spec = input_spec(cfg, Path("x.yaml"), net.input_size)
+    other = tmp_path / "bgr.pt"
+    torch.save({"model": {}, "net": asdict(net), "epoch": 0,
+                "input": spec.model_copy(update={"color_order": "BGR"}).model_dump()}, other)
+    factorised = tmp_path / "sep.pt"
+    torch.save({"model": Yolact(net).state_dict(), "net": asdict(net), "epoch": 0, "input": spec.model_dump()},
+               factorised)
+    for path, message in ((other, "the teacher was trained on BGR inputs normalised by mean"),
+                          (factorised, "not a teacher for this net: the checkpoint lacks")):
+        cfg["distill"] = {"teacher": str(path)}
+        with pytest.raises(EdgeSegError) as e:
+            distillation(cfg, Path("x.yaml"), net, spec, tmp_path, torch.device("cpu"), 1)
+        assert str(e.value).startswith(f"{path}: {message}") and "\n" not in str(e.value)
 
 
 def test_a_checkpoint_of_another_net_is_refused_in_one_line(tmp_path):

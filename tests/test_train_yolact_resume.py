@@ -50,7 +50,7 @@ def test_a_stopped_and_resumed_run_with_workers_ends_where_a_straight_run_does(t
 
 
 @pytest.mark.slow
-def test_a_separable_run_from_a_dense_checkpoint_fits_its_factorised_layers_and_distills_from_it(tmp_path, shared_dir):
+def test_a_separable_run_from_a_dense_checkpoint_is_fitted_and_distilled_from_the_shipped_net(tmp_path, shared_dir):
     from dataclasses import asdict
 
     from pipeline.nets.yolact import Yolact, config_by_name
@@ -58,23 +58,47 @@ def test_a_separable_run_from_a_dense_checkpoint_fits_its_factorised_layers_and_
     dense = config_by_name("edgeseg_yolact_road")
     init = tmp_path / "dense.pt"
     torch.save({"model": Yolact(dense).state_dict(), "net": asdict(dense), "epoch": 0}, init)
-    config = tmp_path / "tiny.yaml"
+    config = tmp_path / "tiny.yaml"  # masks_to_train 1: the mask loss draws from torch's generator every batch
     config.write_text(f"base: {REPO / 'tools' / 'train_configs' / 'edgeseg_yolact_road_stage1.yaml'}\n"
-                      f"name: tiny\nepochs: 1\nbatch_size: 3\nwarmup_epochs: 1\ninit: {init}\n"
+                      f"name: tiny\nepochs: 2\nbatch_size: 3\nwarmup_epochs: 1\ninit: {init}\n"
                       "net_overrides: {separable: true, input_size: [128, 96], anchor_norm: [128.0, 96.0]}\n"
-                      f"factorise: {{images: 3, steps: 4}}\ndistill: {{teacher: {init}, proto: 2.0}}\n"
+                      "factorise: {images: 3, steps: 4}\n"
+                      "distill: {teacher: engines/edgeseg_yolact_road.yaml, proto: 2.0}\n"  # the shipped net
+                      "loss: {masks_to_train: 1}\n"
                       "synth: {seeds: [2000, 2001], max_index: 300, size: [640, 360], frames_per_epoch: 3}\n"
                       "val: {every: 1, synth_seeds: [9000, 9000]}\n")
-    done = train(config, tmp_path / "runs")
+    done = train(config, tmp_path / "a")
     assert done.returncode == 0, done.stderr
     fitted = [line for line in done.stdout.splitlines() if line.startswith("fitted ") and " R2 " in line]
     assert len(fitted) == 11 and fitted[0].startswith("fitted fpn.pred_layers.")
     assert "11 dense layer(s) factorised" in done.stdout and "fitted 11 factorised layer(s) on 3 images" in done.stdout
-    record = json.loads((tmp_path / "runs" / "tiny" / "log.jsonl").read_text().splitlines()[0])
-    assert record["epoch"] == 0
-    terms = ("distill_conf", "distill_box", "distill_coeff", "distill_proto")
-    assert all(record["loss"][t] >= 0 for t in terms) and record["loss"]["distill_proto"] > 0
-    rest = sum(v for k, v in record["loss"].items() if k != "total")
-    assert record["loss"]["total"] == pytest.approx(rest, rel=1e-3)  # the ground-truth terms and the teacher's
-    assert (tmp_path / "runs" / "tiny" / "teacher.onnx").is_file()  # the dense teacher, in ONNX Runtime on a CPU
-    assert cv2.imread(str(tmp_path / "runs" / "tiny" / "curves.png")).shape == (4 * 240, 3 * 360, 3)  # 11 charts
+    records = log(tmp_path / "a")
+    assert [r["epoch"] for r in records] == [0, 1]
+    loss = records[0]["loss"]
+    assert loss["distill_conf"] > 0 and loss["distill_proto"] > 0
+    assert loss["total"] == pytest.approx(sum(v for k, v in loss.items() if k != "total"), rel=1e-3)  # GT + teacher
+    assert (tmp_path / "a" / "tiny" / "teacher.onnx").is_file()  # the dense teacher, in ONNX Runtime on a CPU
+    assert cv2.imread(str(tmp_path / "a" / "tiny" / "curves.png")).shape == (4 * 240, 3 * 360, 3)  # 11 charts
+
+    # stopped after epoch 1 and resumed, the distilled run ends where the straight one did
+    for flags in (("--until", "1"), ("--resume",)):
+        part = train(config, tmp_path / "b", *flags)
+        assert part.returncode == 0, part.stderr
+    assert log(tmp_path / "b") == records
+    a, b = (torch.load(runs / "tiny" / "last.pt", weights_only=False) for runs in (tmp_path / "a", tmp_path / "b"))
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+
+
+@pytest.mark.slow
+def test_a_run_starts_from_the_shipped_model_read_back_from_its_onnx_file(tmp_path, shared_dir):
+    config = tmp_path / "tiny.yaml"
+    config.write_text(f"base: {REPO / 'tools' / 'train_configs' / 'edgeseg_yolact_road.yaml'}\n"
+                      "name: tiny\nepochs: 1\nbatch_size: 3\nwarmup_epochs: 0\ninit: engines/edgeseg_yolact_road.yaml\n"
+                      "net_overrides: {input_size: [128, 96], anchor_norm: [128.0, 96.0]}\n"
+                      "synth: {seeds: [2000, 2001], max_index: 300, size: [640, 360], frames_per_epoch: 3}\n"
+                      "val: {every: 1, synth_seeds: [9000, 9000]}\n")
+    done = train(config, tmp_path / "a")
+    assert done.returncode == 0, done.stderr
+    assert ("initialised from engines/edgeseg_yolact_road.yaml (an exported model; 0 new anchor(s) copied from "
+            "their nearest aspect ratio; 0 dense layer(s) factorised)") in done.stdout
+    assert [r["epoch"] for r in log(tmp_path / "a")] == [0]

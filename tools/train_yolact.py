@@ -21,11 +21,13 @@ so a long run can be trained in pieces. CPU training is slow, so run it in the b
 Optional config keys: `base` (another config, relative to this one, whose keys this one replaces one
 by one: a later stage names only what it changes), `net_overrides` (YolactConfig fields replacing the
 named net's, e.g. fewer aspect ratios for a first stage) and `init` (a checkpoint, relative to the
-repository root, to start from instead of random weights; it may have fewer anchor aspect ratios, or dense
-layers where the config's net factorises them: pipeline.train.warm_start) and `factorise` ({images,
-steps}: fit those factorised layers to the checkpoint's dense ones first, pipeline.train.factorise) and
-`distill` ({teacher: a checkpoint, plus pipeline.train.distill.DistillConfig weights}: add losses towards
-the teacher's dense net run at this net's input size, on every batch: pipeline.train.distill).
+repository root, to start from instead of random weights: a run's .pt, or an exported model's card such as
+engines/edgeseg_yolact_road.yaml, read back by pipeline.train.onnx_checkpoint; it may have fewer anchor
+aspect ratios, or dense layers where the config's net factorises them: pipeline.train.warm_start) and
+`factorise` ({images, steps}: fit those factorised layers to the checkpoint's dense ones first,
+pipeline.train.factorise) and `distill` ({teacher: a checkpoint or card, plus
+pipeline.train.distill.DistillConfig weights}: add losses towards the teacher's dense net run at this net's
+input size, on every batch: pipeline.train.distill).
 
 Per-epoch losses and validation AP go to runs/<name>/log.jsonl, their charts to runs/<name>/curves.png
 after every epoch. `--limit N` (N frames of each source and validation set) with `--epochs 2` is a smoke
@@ -45,6 +47,7 @@ import json
 import math
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, fields, replace
 from pathlib import Path
 
@@ -67,6 +70,7 @@ from pipeline.train.curves import draw_log
 from pipeline.train.distill import DistillConfig, DistillLoss, Teacher, dense_teacher
 from pipeline.train.draws import epoch_order, reseed
 from pipeline.train.factorise import LayerFit, fit_factorised
+from pipeline.train.onnx_checkpoint import onnx_checkpoint
 from pipeline.train.instance_data import (
     THING_CLASSES,
     Augmenter,
@@ -82,6 +86,9 @@ from pipeline.train.warm_start import warm_start
 from pipeline.yamlfile import validation_message
 
 REPO = Path(__file__).resolve().parent.parent
+# Training images whose statistics the norms of a warm start from an exported model take (their running
+# statistics were folded away by the export): ~1.4 M pixels per channel per norm at 896x496 settle each mean.
+NORM_IMAGES = 32
 EVAL_SCORE_THRESHOLD = 0.05  # the official evaluation's: AP rewards low-confidence detections
 CHARTS = [("synthetic val mask AP50", "val", "synth", "ap50"), ("CamVid val mask AP50", "val", "camvid", "ap50"),
           ("learning rate", "lr"), ("loss: total", "loss", "total"), ("loss: box", "loss", "box"),
@@ -132,8 +139,12 @@ def load_checkpoint(path: Path) -> dict:
     return read_checkpoint(path, "tools/train_yolact.py")
 
 
-def checkpoint_of(source: str, net_cfg: YolactConfig) -> dict:
-    """The checkpoint a config names (relative to the repository root), which must hold the net it trains."""
+def checkpoint_of(source: str, net_cfg: YolactConfig, images: Iterable[torch.Tensor] = ()) -> dict:
+    """The checkpoint a config names (relative to the repository root), which must hold the net it trains: a
+    run's ``.pt``, or an exported model's card or ``.onnx`` file (pipeline/train/onnx_checkpoint.py, whose
+    norms take their statistics from ``images``, drawn only there)."""
+    if Path(source).suffix in (".yaml", ".onnx"):
+        return onnx_checkpoint(REPO / source, net_cfg, images)
     checkpoint = load_checkpoint(REPO / source)
     if checkpoint["net"]["name"] != net_cfg.name:
         raise EdgeSegError(f"{source}: a checkpoint of net {checkpoint['net']['name']}, the config trains "
@@ -234,15 +245,30 @@ def distillation(cfg: dict, path: Path, net_cfg: YolactConfig, spec: InputSpec, 
                  threads: int) -> tuple[DistillLoss, Teacher]:
     """The config's ``distill`` key: the loss with its weights, and the teacher checkpoint's dense net built at
     this net's input size (its ONNX file, on a CPU, goes to ``workdir``)."""
+    if not isinstance(cfg["distill"], dict):
+        raise EdgeSegError(f"{path}: key 'distill': a mapping ({{teacher: CHECKPOINT, ...}}), not {cfg['distill']!r}")
     options = dict(cfg["distill"])
     source = options.pop("teacher", None)
     if not source:
         raise EdgeSegError(f"{path}: key 'distill.teacher' is missing")
+    known = {f.name for f in fields(DistillConfig)}
+    for key, value in options.items():
+        if key not in known:
+            raise EdgeSegError(f"{path}: key 'distill.{key}': not one of teacher, {', '.join(sorted(known))}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise EdgeSegError(f"{path}: key 'distill.{key}': a number, not {value!r}")
+    checkpoint = checkpoint_of(source, net_cfg)
+    if checkpoint.get("input"):  # the teacher must see the inputs it was trained on
+        taught = InputSpec(**checkpoint["input"])
+        if (taught.color_order, taught.mean, taught.std) != (spec.color_order, spec.mean, spec.std):
+            raise EdgeSegError(f"{source}: the teacher was trained on {taught.color_order} inputs normalised by mean "
+                               f"{list(taught.mean)}, std {list(taught.std)}; the config gives the student others")
     try:
-        loss = DistillLoss(DistillConfig(**options))
-    except TypeError as e:
-        raise EdgeSegError(f"{path}: key 'distill': {e}") from None
-    return loss, Teacher(dense_teacher(net_cfg, checkpoint_of(source, net_cfg), device), spec, workdir, device, threads)
+        net = dense_teacher(net_cfg, checkpoint, device)
+    except EdgeSegError as e:
+        raise EdgeSegError(f"{source}: not a teacher for this net: {e}") from None
+    loss = DistillLoss(DistillConfig(**{k: float(v) for k, v in options.items()}))
+    return loss, Teacher(net, spec, workdir, device, threads)
 
 
 def keep_batch(item: tuple[torch.Tensor, list[TrainSample]]) -> tuple[torch.Tensor, list[TrainSample]]:
@@ -353,6 +379,10 @@ def train() -> None:
     total_steps = steps_per_epoch * epochs
     warmup = steps_per_epoch * int(cfg["warmup_epochs"])
 
+    # before a resume restores torch's generator: building the teacher draws from it, in a straight run too
+    distill, teacher = distillation(cfg, Path(args.config), net_cfg, spec, out, device, args.threads) \
+        if cfg.get("distill") else (None, None)
+    charts = CHARTS + DISTILL_CHARTS if distill else CHARTS
     start_epoch, step, best = 0, 0, -1.0
     if args.resume:
         if (out / "last.pt").is_file():
@@ -370,15 +400,15 @@ def train() -> None:
         else:
             print(f"no {out / 'last.pt'} to resume from: starting at epoch 0", flush=True)
     if start_epoch == 0 and cfg.get("init"):
-        init = checkpoint_of(cfg["init"], net_cfg)
+        batches = EpochBatches(data, pre, 0, bs)
+        norm_batches = math.ceil(NORM_IMAGES / len(batches.chunks[0]))
+        init = checkpoint_of(cfg["init"], net_cfg, (batches[k][0] for k in range(min(norm_batches, len(batches)))))
         started = warm_start(model, init["model"], tuple(init["net"]["aspect_ratios"]))
-        print(f"initialised from {cfg['init']} (epoch {init['epoch']}; {started.new_anchors} new anchor(s) copied "
+        trained = "an exported model" if init["epoch"] is None else f"epoch {init['epoch']}"
+        print(f"initialised from {cfg['init']} ({trained}; {started.new_anchors} new anchor(s) copied "
               f"from their nearest aspect ratio; {len(started.fresh_layers)} dense layer(s) factorised)", flush=True)
         if started.fresh_layers and cfg.get("factorise"):
-            fit_from_dense(model, init, started.fresh_layers, EpochBatches(data, pre, 0, bs), cfg["factorise"], device)
-    distill, teacher = distillation(cfg, Path(args.config), net_cfg, spec, out, device, args.threads) \
-        if cfg.get("distill") else (None, None)
-    charts = CHARTS + DISTILL_CHARTS if distill else CHARTS
+            fit_from_dense(model, init, started.fresh_layers, batches, cfg["factorise"], device)
     if start_epoch == 0:  # a fresh run replaces an earlier one's config and log
         (out / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
         (out / "log.jsonl").write_text("")

@@ -4,14 +4,14 @@ A separable net (``YolactConfig.separable``) built from a dense checkpoint has t
 outputs as that dense net run at the same size, so the dense net can label every prior: its class
 distribution, its box offsets and its mask coefficients, and every prototype pixel. Ground truth gives a few
 matched priors per object; the teacher gives thousands of soft targets per image, including the near misses
-that decide AP at a low score threshold. That is what lets the factorised net recover the dense net's
-accuracy in a few epochs on two CPU cores (Hinton et al., "Distilling the knowledge in a neural network",
-2015; Chen et al., "Learning efficient object detection models with knowledge distillation", NeurIPS 2017, for
-detectors). The ground-truth losses stay, so the student can also do better than its teacher.
+that decide AP at a low score threshold, so the factorised net recovers the dense net's accuracy in fewer
+epochs (Hinton et al., "Distilling the knowledge in a neural network", 2015; Chen et al., "Learning efficient
+object detection models with knowledge distillation", NeurIPS 2017, for detectors; measured for our road net
+in the README). The ground-truth losses stay, so the student can also do better than its teacher.
 
 The prior terms are summed over priors and divided by the teacher's confidence summed over the priors it is
 confident about (foreground probability above ``confident``), which plays the part of the ground-truth
-losses' number of positives, so their scale does not depend on the input size or the batch:
+losses' number of positives (at least one per image), so their scale does not depend on the input size:
 - class: KL(teacher || student), over the priors either net gives a foreground probability above ``active``
   (the evaluation threshold: the rest are background to both and never become detections);
 - box and coefficients: smooth L1 to the teacher's, over the confident priors, weighted by the confidence;
@@ -35,12 +35,18 @@ from pipeline.train.warm_start import warm_start
 
 @dataclass(frozen=True)
 class DistillConfig:
+    """The terms' weights (a training config's ``distill`` key sets them) and the two probability cuts."""
+
     conf: float = 1.0  # weight of the class term
     box: float = 1.0
     coeff: float = 1.0
     proto: float = 1.0
-    active: float = 0.05  # foreground probability that makes a prior count in the class term (eval threshold)
-    confident: float = 0.3  # teacher foreground probability above which its box and coefficients are targets
+    # A prior below this foreground probability in both nets never becomes a detection: the evaluation's
+    # score threshold (the official 0.05), under which AP stops looking.
+    active: float = 0.05
+    # The teacher's box and coefficients are targets only where it believes in an object: its display score
+    # threshold (the card's 0.3); below it, its boxes are guesses the student should not copy.
+    confident: float = 0.3
 
 
 def dense_teacher(cfg: YolactConfig, checkpoint: dict, device: torch.device) -> Yolact:
@@ -56,9 +62,11 @@ class Teacher:
     Runtime, ~3.5x faster than torch's forward there (measured at 896x496, batch 8, 2 threads: 1.3 s against
     4.9 s; the training step itself takes ~4 s); on a GPU it stays a torch module."""
 
-    def __init__(self, net: Yolact, spec: InputSpec, workdir: Path, device: torch.device, threads: int):
-        self.net, self.name, self.session = net, spec.name, None
-        if device.type == "cpu":
+    def __init__(self, net: Yolact, spec: InputSpec, workdir: Path, device: torch.device, threads: int) -> None:
+        self.name = spec.name
+        self.net = None if device.type == "cpu" else net
+        self.session: ort.InferenceSession | None = None
+        if self.net is None:
             path = export_yolact_onnx(net, workdir / "teacher.onnx", spec).path  # checked against torch
             options = ort.SessionOptions()
             options.intra_op_num_threads = threads
@@ -66,14 +74,16 @@ class Teacher:
 
     @torch.no_grad()
     def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        if self.session is None:
+        if self.net is not None:
             return self.net(x)
         outputs = self.session.run(list(YOLACT_OUTPUTS[:4]), {self.name: x.numpy()})
         return tuple(torch.from_numpy(o) for o in outputs)
 
 
 class DistillLoss:
-    def __init__(self, cfg: DistillConfig = DistillConfig()):
+    """The distillation terms for a batch, from the student's training outputs and the teacher's eval outputs."""
+
+    def __init__(self, cfg: DistillConfig = DistillConfig()) -> None:
         self.cfg = cfg
 
     def __call__(self, student: YolactTrainOutput, teacher: tuple[torch.Tensor, ...]) -> dict[str, torch.Tensor]:
@@ -86,7 +96,9 @@ class DistillLoss:
         s_fg = 1.0 - log_p[..., 0].detach().exp()
         active = (t_fg > c.active) | (s_fg > c.active)
         weight = t_fg * (t_fg > c.confident)
-        norm = weight.sum().clamp_min(1.0)  # about the number of positives, as the ground-truth losses divide by
+        # about the number of positives, as the ground-truth losses divide by; a batch the teacher finds empty
+        # must not blow the class term up by the thousands of priors a student false positive makes active
+        norm = weight.sum().clamp_min(float(t_fg.shape[0]))
         kl = (t_conf * (t_conf.clamp_min(1e-8).log() - log_p)).sum(-1)
         conf = (kl * active).sum() / norm
         box = (F.smooth_l1_loss(student.loc, t_loc, reduction="none").sum(-1) * weight).sum() / norm
