@@ -1,6 +1,7 @@
 """Distilling a factorised YOLACT from its dense form (pipeline/train/distill.py): the loss is zero when the
 student reproduces the teacher and grows with each kind of disagreement, background both nets agree on is
-ignored, and the CPU teacher (ONNX Runtime) gives the dense torch net's outputs."""
+ignored, a false positive on an image the teacher finds empty costs per image, and the CPU teacher (ONNX
+Runtime) gives the dense torch net's outputs."""
 
 from __future__ import annotations
 
@@ -56,6 +57,20 @@ def test_background_both_nets_agree_on_costs_nothing_but_a_student_false_positiv
     loud = _student(*teacher)
     loud.conf_logits[:, 20:, 1] += 14.0  # the student now fires where the teacher sees background
     assert loss(loud, teacher)["distill_conf"].item() > 1.0
+
+
+def test_on_images_the_teacher_finds_empty_a_false_positive_costs_the_same_per_image_in_any_batch():
+    loc, probs, coeff, proto = _teacher_outputs()
+    probs = torch.zeros_like(probs)
+    probs[..., 0] = 0.99  # background everywhere: nothing confident, so no positives to divide by
+    probs[..., 1:] = 0.01 / 3
+    student = _student(loc, probs, coeff, proto)
+    student.conf_logits[:, :5, 1] += 8.0  # five false positives in each image
+    loss = DistillLoss(DistillConfig())
+    both = loss(student, (loc, probs, coeff, proto))["distill_conf"].item()
+    one = replace(student, **{f: getattr(student, f)[:1] for f in ("loc", "conf_logits", "mask", "proto", "segm")})
+    first = loss(one, (loc[:1], probs[:1], coeff[:1], proto[:1]))["distill_conf"].item()
+    assert first > 1.0 and both == pytest.approx(first, rel=1e-5)  # a batch of two costs what one image does
 
 
 def test_weights_scale_their_terms_and_gradients_reach_the_student():

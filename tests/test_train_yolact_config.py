@@ -16,7 +16,7 @@ torch = pytest.importorskip("torch", reason="the training tools need torch (the 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tools"))
 
-from train_yolact import checkpoint_of, distillation, load_config, net_config  # noqa: E402
+from train_yolact import checkpoint_of, distillation, input_spec, load_config, net_config  # noqa: E402
 
 from pipeline.errors import EdgeSegError  # noqa: E402
 from pipeline.modelcard import load_card  # noqa: E402
@@ -86,7 +86,6 @@ def test_a_teacher_of_other_inputs_or_of_factorised_layers_is_refused_in_one_lin
     from dataclasses import asdict, replace
 
     from pipeline.nets.yolact import Yolact
-    from train_yolact import input_spec
 
     cfg = load_config(CONFIGS / "edgeseg_yolact_road_sep_kd.yaml")
     net = replace(net_config(cfg, Path("x.yaml")), input_size=(128, 96), anchor_norm=(128.0, 96.0))
@@ -97,7 +96,7 @@ def test_a_teacher_of_other_inputs_or_of_factorised_layers_is_refused_in_one_lin
     factorised = tmp_path / "sep.pt"
     torch.save({"model": Yolact(net).state_dict(), "net": asdict(net), "epoch": 0, "input": spec.model_dump()},
                factorised)
-    for path, message in ((other, "the teacher was trained on BGR inputs normalised by mean"),
+    for path, message in ((other, "trained on BGR inputs normalised by mean"),
                           (factorised, "not a teacher for this net: the checkpoint lacks")):
         cfg["distill"] = {"teacher": str(path)}
         with pytest.raises(EdgeSegError) as e:
@@ -108,10 +107,21 @@ def test_a_teacher_of_other_inputs_or_of_factorised_layers_is_refused_in_one_lin
 def test_a_checkpoint_of_another_net_is_refused_in_one_line(tmp_path):
     path = tmp_path / "other.pt"
     torch.save({"model": {}, "net": {"name": "yolact_base"}, "epoch": 0}, path)
-    net = net_config(load_config(CONFIGS / "edgeseg_yolact_road.yaml"), Path("x.yaml"))
+    cfg = load_config(CONFIGS / "edgeseg_yolact_road.yaml")
+    net = net_config(cfg, Path("x.yaml"))
     with pytest.raises(EdgeSegError) as e:
-        checkpoint_of(str(path), net)
+        checkpoint_of(str(path), net, input_spec(cfg, Path("x.yaml"), net.input_size))
     assert str(e.value) == f"{path}: a checkpoint of net yolact_base, the config trains edgeseg_yolact_road"
+
+
+def test_an_init_of_other_inputs_is_refused_in_one_line():
+    cfg = load_config(CONFIGS / "edgeseg_yolact_road.yaml")
+    net = net_config(cfg, Path("x.yaml"))
+    spec = input_spec(cfg, Path("x.yaml"), net.input_size).model_copy(update={"mean": (0.0, 0.0, 0.0)})
+    with pytest.raises(EdgeSegError) as e:
+        checkpoint_of("engines/edgeseg_yolact_road.yaml", net, spec)  # the shipped card, read back
+    assert str(e.value) == ("engines/edgeseg_yolact_road.yaml: trained on RGB inputs normalised by mean [123.675, "
+                            "116.28, 103.53], std [58.395, 57.12, 57.375]; the config normalises them otherwise")
 
 
 @pytest.mark.parametrize("overrides, message", [

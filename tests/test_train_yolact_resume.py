@@ -99,6 +99,7 @@ def test_a_run_starts_from_the_shipped_model_read_back_from_its_onnx_file(tmp_pa
                       "val: {every: 1, synth_seeds: [9000, 9000]}\n")
     done = train(config, tmp_path / "a")
     assert done.returncode == 0, done.stderr
-    assert ("initialised from engines/edgeseg_yolact_road.yaml (an exported model; 0 new anchor(s) copied from "
-            "their nearest aspect ratio; 0 dense layer(s) factorised)") in done.stdout
+    assert ("initialised from engines/edgeseg_yolact_road.yaml (an exported model, its norms' statistics from 6 "
+            "training images; 0 new anchor(s) copied from their nearest aspect ratio; 0 dense layer(s) "
+            "factorised)") in done.stdout  # --limit 3: three frames of each source
     assert [r["epoch"] for r in log(tmp_path / "a")] == [0]

@@ -47,7 +47,7 @@ import json
 import math
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, fields, replace
 from pathlib import Path
 
@@ -86,8 +86,8 @@ from pipeline.train.warm_start import warm_start
 from pipeline.yamlfile import validation_message
 
 REPO = Path(__file__).resolve().parent.parent
-# Training images whose statistics the norms of a warm start from an exported model take (their running
-# statistics were folded away by the export): ~1.4 M pixels per channel per norm at 896x496 settle each mean.
+# Training images whose statistics the norms of a warm start from an exported model take (the export folded
+# their running statistics away): at 896x496 even a stride-32 norm sees ~14 k values per channel.
 NORM_IMAGES = 32
 EVAL_SCORE_THRESHOLD = 0.05  # the official evaluation's: AP rewards low-confidence detections
 CHARTS = [("synthetic val mask AP50", "val", "synth", "ap50"), ("CamVid val mask AP50", "val", "camvid", "ap50"),
@@ -139,16 +139,22 @@ def load_checkpoint(path: Path) -> dict:
     return read_checkpoint(path, "tools/train_yolact.py")
 
 
-def checkpoint_of(source: str, net_cfg: YolactConfig, images: Iterable[torch.Tensor] = ()) -> dict:
-    """The checkpoint a config names (relative to the repository root), which must hold the net it trains: a
-    run's ``.pt``, or an exported model's card or ``.onnx`` file (pipeline/train/onnx_checkpoint.py, whose
-    norms take their statistics from ``images``, drawn only there)."""
+def checkpoint_of(source: str, net_cfg: YolactConfig, spec: InputSpec, images: Iterable[torch.Tensor] = ()) -> dict:
+    """The checkpoint a config names (relative to the repository root), which must hold the net it trains and
+    have been trained on inputs normalised as ``spec`` says: a run's ``.pt``, or an exported model's card or
+    ``.onnx`` file (pipeline/train/onnx_checkpoint.py, whose norms take their statistics from ``images``)."""
     if Path(source).suffix in (".yaml", ".onnx"):
-        return onnx_checkpoint(REPO / source, net_cfg, images)
-    checkpoint = load_checkpoint(REPO / source)
-    if checkpoint["net"]["name"] != net_cfg.name:
-        raise EdgeSegError(f"{source}: a checkpoint of net {checkpoint['net']['name']}, the config trains "
-                           f"{net_cfg.name}")
+        checkpoint = onnx_checkpoint(REPO / source, net_cfg, images)
+    else:
+        checkpoint = load_checkpoint(REPO / source)
+        if checkpoint["net"]["name"] != net_cfg.name:
+            raise EdgeSegError(f"{source}: a checkpoint of net {checkpoint['net']['name']}, the config trains "
+                               f"{net_cfg.name}")
+    if checkpoint.get("input"):  # older runs did not record it
+        taught = InputSpec(**checkpoint["input"])
+        if (taught.color_order, taught.mean, taught.std) != (spec.color_order, spec.mean, spec.std):
+            raise EdgeSegError(f"{source}: trained on {taught.color_order} inputs normalised by mean "
+                               f"{list(taught.mean)}, std {list(taught.std)}; the config normalises them otherwise")
     return checkpoint
 
 
@@ -223,13 +229,19 @@ class EpochBatches(torch.utils.data.Dataset):
         return torch.from_numpy(self.pre([s.image for s in samples])), samples
 
 
+def first_batches(batches: EpochBatches, images: int) -> Iterator[torch.Tensor]:
+    """The inputs of the epoch's first batches, as many as hold ``images`` images (all, if fewer), prepared as
+    they are drawn."""
+    for k in range(min(math.ceil(images / len(batches.chunks[0])), len(batches))):
+        yield batches[k][0]
+
+
 def fit_from_dense(model: Yolact, init: dict, layers: tuple[str, ...], batches: EpochBatches, fit: dict,
                    device: torch.device) -> None:
     """Fit ``model``'s factorised ``layers`` to the dense net of the ``init`` checkpoint (built at the model's
     input size) on the first ``fit['images']`` images of epoch 0's batches (pipeline/train/factorise.py)."""
     dense = dense_teacher(model.cfg, init, device)
-    count = math.ceil(int(fit["images"]) / len(batches.chunks[0]))  # batches of the training size
-    images = [batches[k][0].to(device) for k in range(min(count, len(batches)))]
+    images = [x.to(device) for x in first_batches(batches, int(fit["images"]))]
     t0 = time.time()
 
     def report(f: LayerFit) -> None:
@@ -257,12 +269,7 @@ def distillation(cfg: dict, path: Path, net_cfg: YolactConfig, spec: InputSpec, 
             raise EdgeSegError(f"{path}: key 'distill.{key}': not one of teacher, {', '.join(sorted(known))}")
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise EdgeSegError(f"{path}: key 'distill.{key}': a number, not {value!r}")
-    checkpoint = checkpoint_of(source, net_cfg)
-    if checkpoint.get("input"):  # the teacher must see the inputs it was trained on
-        taught = InputSpec(**checkpoint["input"])
-        if (taught.color_order, taught.mean, taught.std) != (spec.color_order, spec.mean, spec.std):
-            raise EdgeSegError(f"{source}: the teacher was trained on {taught.color_order} inputs normalised by mean "
-                               f"{list(taught.mean)}, std {list(taught.std)}; the config gives the student others")
+    checkpoint = checkpoint_of(source, net_cfg, spec)
     try:
         net = dense_teacher(net_cfg, checkpoint, device)
     except EdgeSegError as e:
@@ -401,10 +408,10 @@ def train() -> None:
             print(f"no {out / 'last.pt'} to resume from: starting at epoch 0", flush=True)
     if start_epoch == 0 and cfg.get("init"):
         batches = EpochBatches(data, pre, 0, bs)
-        norm_batches = math.ceil(NORM_IMAGES / len(batches.chunks[0]))
-        init = checkpoint_of(cfg["init"], net_cfg, (batches[k][0] for k in range(min(norm_batches, len(batches)))))
+        init = checkpoint_of(cfg["init"], net_cfg, spec, first_batches(batches, NORM_IMAGES))
         started = warm_start(model, init["model"], tuple(init["net"]["aspect_ratios"]))
-        trained = "an exported model" if init["epoch"] is None else f"epoch {init['epoch']}"
+        trained = f"epoch {init['epoch']}" if init["epoch"] is not None else \
+            f"an exported model, its norms' statistics from {init['norm_images']} training images"
         print(f"initialised from {cfg['init']} ({trained}; {started.new_anchors} new anchor(s) copied "
               f"from their nearest aspect ratio; {len(started.fresh_layers)} dense layer(s) factorised)", flush=True)
         if started.fresh_layers and cfg.get("factorise"):

@@ -35,6 +35,12 @@ from pipeline.runtime.onnxruntime import session_options
 EXPORT_RTOL = 1e-3
 
 
+def tolerance(expected: np.ndarray) -> float:
+    """The largest difference a check of an ONNX file against torch accepts on an output: ``EXPORT_RTOL``
+    times the output's largest magnitude, at least 1 (float32 sums in another order differ that much)."""
+    return EXPORT_RTOL * max(1.0, float(np.abs(expected).max()))
+
+
 class ExportMismatchError(RuntimeError):
     """The exported ONNX graph does not compute what the torch module computes."""
 
@@ -124,7 +130,7 @@ def export_onnx(model: torch.nn.Module, path: str | os.PathLike, input_spec: Inp
     if got.shape != expected.shape:
         raise ExportMismatchError(f"{path}: ONNX output shape {got.shape} != torch {expected.shape}")
     diff = float(np.abs(got - expected).max())
-    limit = EXPORT_RTOL * max(1.0, float(np.abs(expected).max()))
+    limit = tolerance(expected)
     if not diff <= limit:  # also catches NaN
         raise ExportMismatchError(f"{path}: ONNX Runtime differs from torch by {diff:.3g} (limit {limit:.3g})")
     return ExportResult(path=path, max_abs_diff=diff, output_shape=tuple(got.shape))

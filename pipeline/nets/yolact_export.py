@@ -20,7 +20,7 @@ import onnxruntime as ort
 import torch
 
 from pipeline.modelcard import YOLACT_OUTPUTS, InputSpec
-from pipeline.nets.export import EXPORT_RTOL, ExportMismatchError, check_input, quiet_exporter
+from pipeline.nets.export import ExportMismatchError, check_input, quiet_exporter, tolerance
 from pipeline.nets.yolact import Yolact
 
 _PER_IMAGE = YOLACT_OUTPUTS[:4]  # every output but the priors has a batch axis
@@ -58,7 +58,7 @@ def export_yolact_onnx(model: Yolact, path: str | os.PathLike, input_spec: Input
         if g.shape != e.shape:
             raise ExportMismatchError(f"{path}: ONNX output '{name}' has shape {g.shape}, torch {e.shape}")
         diffs[name] = float(np.abs(g - e).max())
-        limit = EXPORT_RTOL * max(1.0, float(np.abs(e).max()))
+        limit = tolerance(e)
         if not diffs[name] <= limit:  # also catches NaN
             raise ExportMismatchError(f"{path}: ONNX Runtime output '{name}' differs from torch by "
                                       f"{diffs[name]:.3g} (limit {limit:.3g})")
