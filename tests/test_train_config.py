@@ -24,6 +24,9 @@ def test_training_stages_follow_init_back_to_the_first_run(tmp_path):
         "tools/train_configs/one.yaml", "tools/train_configs/two.yaml", "tools/train_configs/three.yaml"]
     assert training_stages(read_with_base(configs / "one.yaml"), Path("tools/train_configs/one.yaml"), tmp_path,
                            read_with_base) == ["tools/train_configs/one.yaml"]
+    shipped = last | {"init": "engines/edgeseg_yolact_road.yaml"}  # the shipped file: no run to redo first
+    assert training_stages(shipped, Path("tools/train_configs/three.yaml"), tmp_path, read_with_base) == [
+        "tools/train_configs/three.yaml"]
 
 
 def test_checkpoint_errors_are_one_line(tmp_path):

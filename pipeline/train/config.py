@@ -33,9 +33,10 @@ def read_with_base(path: Path, chain: tuple[Path, ...] = ()) -> dict:
 def training_stages(cfg: dict, config_rel: Path, repo: Path, load: Callable[[Path], dict]) -> list[str]:
     """The configs to train, in order, for the model card's command: a config whose ``init`` is
     runs/<name>/best.pt starts from the run of tools/train_configs/<name>.yaml (read with ``load``), which
-    may itself start from another."""
+    may itself start from another. One whose ``init`` is an exported model (its card or ONNX file, in git)
+    needs no earlier run: the chain ends there."""
     stages = [str(config_rel)]
-    while cfg.get("init"):
+    while cfg.get("init") and Path(cfg["init"]).suffix == ".pt":
         previous = Path("tools/train_configs") / f"{Path(cfg['init']).parent.name}.yaml"
         stages.insert(0, str(previous))
         cfg = load(repo / previous)
