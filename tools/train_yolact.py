@@ -65,7 +65,7 @@ from pipeline.nets.seeding import seed_all
 from pipeline.nets.yolact import CONFIGS, Yolact, YolactConfig, config_by_name
 from pipeline.nets.yolact_loss import GroundTruth, YolactLoss, YolactLossConfig
 from pipeline.preprocess import Preprocessor
-from pipeline.train.config import read_checkpoint, read_with_base, save_checkpoint, training_device
+from pipeline.train.config import exported_model, read_checkpoint, read_with_base, save_checkpoint, training_device
 from pipeline.train.curves import draw_log
 from pipeline.train.distill import DistillConfig, DistillLoss, Teacher, dense_teacher
 from pipeline.train.draws import epoch_order, reseed
@@ -143,7 +143,7 @@ def checkpoint_of(source: str, net_cfg: YolactConfig, spec: InputSpec, images: I
     """The checkpoint a config names (relative to the repository root), which must hold the net it trains and
     have been trained on inputs normalised as ``spec`` says: a run's ``.pt``, or an exported model's card or
     ``.onnx`` file (pipeline/train/onnx_checkpoint.py, whose norms take their statistics from ``images``)."""
-    if Path(source).suffix in (".yaml", ".onnx"):
+    if exported_model(source):
         checkpoint = onnx_checkpoint(REPO / source, net_cfg, images)
     else:
         checkpoint = load_checkpoint(REPO / source)

@@ -35,6 +35,12 @@ from pipeline.runtime.onnxruntime import session_options
 EXPORT_RTOL = 1e-3
 
 
+def max_difference(got: np.ndarray, expected: np.ndarray) -> float:
+    """The largest absolute difference between two outputs: infinite for another shape, NaN where either
+    holds one (no tolerance passes either)."""
+    return float(np.abs(got - expected).max()) if got.shape == expected.shape else float("inf")
+
+
 def tolerance(expected: np.ndarray) -> float:
     """The largest difference a check of an ONNX file against torch accepts on an output: ``EXPORT_RTOL``
     times the output's largest magnitude, at least 1 (float32 sums in another order differ that much)."""

@@ -20,7 +20,7 @@ import onnxruntime as ort
 import torch
 
 from pipeline.modelcard import YOLACT_OUTPUTS, InputSpec
-from pipeline.nets.export import ExportMismatchError, check_input, quiet_exporter, tolerance
+from pipeline.nets.export import ExportMismatchError, check_input, max_difference, quiet_exporter, tolerance
 from pipeline.nets.yolact import Yolact
 
 _PER_IMAGE = YOLACT_OUTPUTS[:4]  # every output but the priors has a batch axis
@@ -57,7 +57,7 @@ def export_yolact_onnx(model: Yolact, path: str | os.PathLike, input_spec: Input
     for name, g, e in zip(YOLACT_OUTPUTS, got, expected):
         if g.shape != e.shape:
             raise ExportMismatchError(f"{path}: ONNX output '{name}' has shape {g.shape}, torch {e.shape}")
-        diffs[name] = float(np.abs(g - e).max())
+        diffs[name] = max_difference(g, e)
         limit = tolerance(e)
         if not diffs[name] <= limit:  # also catches NaN
             raise ExportMismatchError(f"{path}: ONNX Runtime output '{name}' differs from torch by "

@@ -30,13 +30,20 @@ def read_with_base(path: Path, chain: tuple[Path, ...] = ()) -> dict:
     return read_with_base(path.parent / base, (*chain, path.resolve())) | cfg
 
 
+def exported_model(source: str) -> bool:
+    """Whether a config's ``init`` or teacher names an exported model (its card or ONNX file, kept in git)
+    rather than a run's checkpoint: the trainers read it back instead of loading it, and it has no earlier
+    run to redo."""
+    return Path(source).suffix in (".yaml", ".onnx")
+
+
 def training_stages(cfg: dict, config_rel: Path, repo: Path, load: Callable[[Path], dict]) -> list[str]:
     """The configs to train, in order, for the model card's command: a config whose ``init`` is
     runs/<name>/best.pt starts from the run of tools/train_configs/<name>.yaml (read with ``load``), which
     may itself start from another. One whose ``init`` is an exported model (its card or ONNX file, in git)
     needs no earlier run: the chain ends there."""
     stages = [str(config_rel)]
-    while cfg.get("init") and Path(cfg["init"]).suffix == ".pt":
+    while cfg.get("init") and not exported_model(cfg["init"]):
         previous = Path("tools/train_configs") / f"{Path(cfg['init']).parent.name}.yaml"
         stages.insert(0, str(previous))
         cfg = load(repo / previous)

@@ -29,7 +29,7 @@ from torch import nn
 
 from pipeline.errors import EdgeSegError
 from pipeline.modelcard import YOLACT_OUTPUTS, LoadedCard, load_card
-from pipeline.nets.export import check_input, tolerance
+from pipeline.nets.export import check_input, max_difference, tolerance
 from pipeline.nets.yolact import Yolact, YolactConfig
 from pipeline.runtime import onnxruntime as ort_runtime
 
@@ -71,7 +71,7 @@ def onnx_checkpoint(source: Path, net_cfg: YolactConfig, images: Iterable[torch.
         ours = dict(zip(YOLACT_OUTPUTS, (t.numpy() for t in net.eval()(torch.from_numpy(x)))))
     got = session.run(x)
     for name, expected in ours.items():
-        diff = float(np.abs(got[name] - expected).max()) if got[name].shape == expected.shape else float("inf")
+        diff = max_difference(got[name], expected)
         if not diff <= tolerance(got[name]):  # also catches NaN
             raise EdgeSegError(f"{path}: the weights read back give output '{name}' {diff:.3g} away from ONNX "
                                f"Runtime's{' (NaN: check the images)' if np.isnan(diff) else ''}")
