@@ -32,11 +32,32 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class FoveaSpec(_Strict):
+    """A fixed foveating warp applied with the resize (:mod:`pipeline.foveate`): the band ``rows`` (top,
+    bottom) x ``cols`` (left, right), as fractions of the frame's height and width, gets more of the
+    model's input pixels; along each axis the pixel density inside the band is ``1 + gain`` times the
+    density outside. A model trained with a warp must run with the same one; decoders' outputs are
+    mapped back to the frame."""
+
+    rows: tuple[float, float]
+    cols: tuple[float, float] = (0.0, 1.0)
+    row_gain: float = Field(ge=0, le=8)
+    col_gain: float = Field(0.0, ge=0, le=8)
+
+    @model_validator(mode="after")
+    def _bands(self) -> FoveaSpec:
+        for key in ("rows", "cols"):
+            lo, hi = getattr(self, key)
+            if not 0 <= lo < hi <= 1:
+                raise ValueError(f"{key} must be [start, end] with 0 <= start < end <= 1, not [{lo}, {hi}]")
+        return self
+
+
 class InputSpec(_Strict):
-    """How a BGR uint8 frame becomes the model's NCHW float32 input: resize to width x height,
-    reorder channels, then ``(pixel - mean) / std`` with mean and std in 0..255 pixel units, given in
-    the model's colour order. (ImageNet's /255-then-normalise is mean*255, std*255 here; ESPNet's
-    normalise-then-/255 is std*255.)"""
+    """How a BGR uint8 frame becomes the model's NCHW float32 input: resize to width x height (through
+    ``fovea``'s warp where one is declared), reorder channels, then ``(pixel - mean) / std`` with mean and
+    std in 0..255 pixel units, given in the model's colour order. (ImageNet's /255-then-normalise is
+    mean*255, std*255 here; ESPNet's normalise-then-/255 is std*255.)"""
 
     name: str = "input"
     width: int = Field(gt=0)
@@ -45,6 +66,7 @@ class InputSpec(_Strict):
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
     resize: Literal["stretch"] = "stretch"
+    fovea: FoveaSpec | None = None
 
 
 # The outputs of a YOLACT graph, by fixed name (see pipeline/nets/yolact.py): loc (N,P,4) raw box offsets,

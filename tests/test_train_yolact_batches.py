@@ -22,10 +22,10 @@ def train_data(shared_dir, monkeypatch):
     from pipeline.train.instance_data import load_camvid
 
     cfg = t.load_config(CONFIG)
-    size = t.net_config(cfg, CONFIG).input_size
+    spec = t.input_spec(cfg, CONFIG, t.net_config(cfg, CONFIG).input_size)
     camvid = load_camvid(shared_dir / "data" / "camvid", "train", int(cfg["instances"]["camvid_min_area"]))
-    data = t.TrainData(cfg, camvid, size, (104, 117, 124), limit=4)  # 4 CamVid + 4 synthetic frames
-    return t, data, Preprocessor(t.input_spec(cfg, CONFIG, size))
+    data = t.TrainData(cfg, camvid, spec, (104, 117, 124), limit=4)  # 4 CamVid + 4 synthetic frames
+    return t, data, Preprocessor(spec)
 
 
 def batches(t, data, pre, epoch: int, workers: int) -> list:

@@ -27,7 +27,9 @@ aspect ratios, or dense layers where the config's net factorises them: pipeline.
 `factorise` ({images, steps}: fit those factorised layers to the checkpoint's dense ones first,
 pipeline.train.factorise) and `distill` ({teacher: a checkpoint or card, plus
 pipeline.train.distill.DistillConfig weights}: add losses towards the teacher's dense net run at this net's
-input size, on every batch: pipeline.train.distill).
+input size, on every batch: pipeline.train.distill). `input.fovea` (a pipeline.modelcard.FoveaSpec) trains a
+foveated model: every frame goes through that warp before the augmentation, validation runs through it and
+back, and the exported card declares it (pipeline.foveate).
 
 Per-epoch losses and validation AP go to runs/<name>/log.jsonl, their charts to runs/<name>/curves.png
 after every epoch. `--limit N` (N frames of each source and validation set) with `--epochs 2` is a smoke
@@ -57,9 +59,10 @@ import torch
 import yaml
 from pydantic import ValidationError
 
-from pipeline.decoders.yolact import YolactDecoder
+from pipeline.decoders import Decoder, YolactDecoder
 from pipeline.errors import EdgeSegError
 from pipeline.eval.instances import InstanceAccumulator, InstanceScores
+from pipeline.foveate import Foveation, unwarping
 from pipeline.modelcard import InputSpec
 from pipeline.nets.seeding import seed_all
 from pipeline.nets.yolact import CONFIGS, Yolact, YolactConfig, config_by_name
@@ -79,6 +82,7 @@ from pipeline.train.instance_data import (
     PatchBank,
     SynthSource,
     TrainSample,
+    foveated,
     load_camvid,
     synth_validation,
 )
@@ -173,7 +177,7 @@ class TrainData:
     from the config's ``seed`` and the epoch (and batch), never from what was drawn before: the order from
     (seed, epoch), a batch from (seed, epoch, batch number), so any process can prepare any batch."""
 
-    def __init__(self, cfg: dict, camvid: list[InstanceImage], input_size: tuple[int, int], fill: tuple[int, int, int],
+    def __init__(self, cfg: dict, camvid: list[InstanceImage], spec: InputSpec, fill: tuple[int, int, int],
                  limit: int | None):
         inst, synth, cp, aug = cfg["instances"], cfg["synth"], cfg["copy_paste"], cfg["augment"]
         self.seed = int(cfg["seed"])
@@ -186,8 +190,9 @@ class TrainData:
         bank = PatchBank(camvid, int(cp["min_patch_area"]), float(cp["horizon"]))
         self.paste_prob = float(cp["prob"])
         self.paste = CopyPaste(bank, float(cp["horizon"]), int(cp["max_objects"]), int(inst["camvid_min_area"]), rng)
-        self.augment = Augmenter(input_size, tuple(aug["scale"]), float(aug["aspect"]), float(aug["flip"]), fill,
-                                 float(aug["min_box"]), rng)
+        self.fovea = Foveation(spec.fovea) if spec.fovea else None  # the card's warp, before the window
+        self.augment = Augmenter((spec.width, spec.height), tuple(aug["scale"]), float(aug["aspect"]),
+                                 float(aug["flip"]), fill, float(aug["min_box"]), rng)
 
     def __len__(self) -> int:
         return len(self.camvid) + self.n_synth
@@ -203,7 +208,7 @@ class TrainData:
                 frame = self.paste(frame)
         else:
             frame = self.synth.sample()
-        return self.augment(frame)
+        return self.augment(foveated(frame, self.fovea) if self.fovea else frame)
 
     def batch(self, epoch: int, number: int, indices: list[int]) -> list[TrainSample]:
         """The samples of ``indices``, all their randomness from (seed, epoch, batch ``number``): the same
@@ -291,9 +296,10 @@ def to_device(x: torch.Tensor, samples: list[TrainSample],
 
 
 @torch.no_grad()
-def validate(model: Yolact, frames: list[InstanceImage], pre: Preprocessor, decoder: YolactDecoder,
+def validate(model: Yolact, frames: list[InstanceImage], pre: Preprocessor, decoder: Decoder,
              device: torch.device, batch: int = 4) -> InstanceScores:
-    """Mask AP of the export-mode outputs decoded by the numpy decoder, against the frames' instances."""
+    """Mask AP of the export-mode outputs decoded by the numpy decoder, against the frames' instances (``pre``
+    and ``decoder`` as the exported card will run: through its warp and back where it declares a fovea)."""
     model.eval()
     acc = InstanceAccumulator(THING_CLASSES)
     priors = model.priors.cpu().numpy()
@@ -362,21 +368,24 @@ def train() -> None:
 
     net_cfg = net_config(cfg, Path(args.config))
     size = net_cfg.input_size
-    spec = input_spec(cfg, Path(args.config), size)
-    pre = Preprocessor(spec)
+    spec = input_spec(cfg, Path(args.config), size)  # the exported card's
+    # training frames come warped (TrainData) and augmented to the input size: only normalised here
+    pre = Preprocessor(spec.model_copy(update={"fovea": None}))
     bgr_mean = spec.mean[::-1] if spec.color_order == "RGB" else spec.mean
     fill = tuple(int(round(v)) for v in bgr_mean)  # padding that normalises to zero
 
     inst = cfg["instances"]
     camvid = (REPO / cfg["camvid"]).resolve()
-    data = TrainData(cfg, load_camvid(camvid, "train", int(inst["camvid_min_area"])), size, fill, args.limit)
+    data = TrainData(cfg, load_camvid(camvid, "train", int(inst["camvid_min_area"])), spec, fill, args.limit)
     val = cfg["val"]
     val_sets = {
         "synth": synth_validation(range(val["synth_seeds"][0], val["synth_seeds"][1] + 1), int(inst["synth_min_area"]),
                                   float(inst["synth_min_visible"]))[:args.limit],
         "camvid": load_camvid(camvid, "val", int(inst["camvid_min_area"]))[:args.limit],
     }
-    decoder = YolactDecoder(classes=THING_CLASSES, score_threshold=EVAL_SCORE_THRESHOLD, input_size=size)
+    val_pre = Preprocessor(spec)
+    decoder = unwarping(YolactDecoder(classes=THING_CLASSES, score_threshold=EVAL_SCORE_THRESHOLD, input_size=size),
+                        spec)
 
     model = Yolact(net_cfg).to(device).train()
     criterion = YolactLoss(YolactLossConfig(**cfg.get("loss", {})))
@@ -459,7 +468,7 @@ def train() -> None:
                   "s_per_iter": round(seconds / max(1, iters), 3), "data_s_per_iter": round(data_s / max(1, iters), 3)}
         if (epoch + 1) % int(val["every"]) == 0 or epoch + 1 == epochs:
             tv = time.time()
-            record["val"] = {name: score_record(validate(model, frames, pre, decoder, device))
+            record["val"] = {name: score_record(validate(model, frames, val_pre, decoder, device))
                              for name, frames in val_sets.items()}
             record["val_seconds"] = round(time.time() - tv, 1)
             ap50 = record["val"]["synth"]["ap50"] or 0.0

@@ -4,7 +4,15 @@ Model-specific knowledge (output layout, extra channels, how to scale back to th
 here; decoders see numpy arrays only and know nothing of the runtime that produced them.
 """
 
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
 from pipeline.decoders.semantic import SemanticDecoder
 from pipeline.decoders.yolact import YolactDecoder
 
-__all__ = ["SemanticDecoder", "YolactDecoder"]
+# What every decoder is: the named outputs of a batch, the frames' (width, height) -> one SemanticMap or
+# Instances per frame
+Decoder = Callable[[dict[str, np.ndarray], Sequence[tuple[int, int]]], list]
+
+__all__ = ["Decoder", "SemanticDecoder", "YolactDecoder"]

@@ -34,6 +34,7 @@ from pipeline.eval.datasets import Dataset, open_dataset
 from pipeline.eval.instances import SIZES, InstanceAccumulator, InstanceScores
 from pipeline.eval.panoptic_run import evaluate_panoptic, panoptic_table
 from pipeline.eval.semantic import SemanticAccumulator
+from pipeline.foveate import unwarping
 from pipeline.labels import LABEL_SETS, LabelSet, mapping_lut
 from pipeline.modelcard import ClassMetrics, InstanceMetrics, LoadedCard, SemanticMetrics, engines_dirs, find_card
 from pipeline.preprocess import Preprocessor
@@ -83,7 +84,7 @@ def evaluate_semantic(loaded_card: LoadedCard, dataset: Dataset, threads: int = 
     card = loaded_card.card
     session = runtime.load(loaded_card, threads=threads)
     preprocess = Preprocessor(card.input)
-    decode = SemanticDecoder(card, resize="bilinear")
+    decode = unwarping(SemanticDecoder(card, resize="bilinear"), card.input)
     accumulator = SemanticAccumulator(dataset.label_set.num_classes)
     total = min(len(dataset), limit) if limit else len(dataset)
     if progress:
@@ -162,8 +163,8 @@ def evaluate_decoder_variants(loaded_card: LoadedCard, dataset: Dataset, variant
                            f"truth's classes ({', '.join(THING_CLASSES)})")
     session = runtime.load(loaded_card, threads=threads)
     preprocess = Preprocessor(card.input)
-    decoders = [YolactDecoder.from_card(card, **({"score_threshold": EVAL_SCORE_THRESHOLD} | dict(v)))
-                for v in variants]
+    decoders = [unwarping(YolactDecoder.from_card(card, **({"score_threshold": EVAL_SCORE_THRESHOLD} | dict(v))),
+                          card.input) for v in variants]
     accumulators = [InstanceAccumulator(THING_CLASSES) for _ in decoders]
     total = min(len(dataset), limit) if limit else len(dataset)
     if progress:

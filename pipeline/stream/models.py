@@ -7,14 +7,14 @@ models that take the same input share one preprocessed tensor per frame.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from pipeline import runtime
-from pipeline.decoders import SemanticDecoder
+from pipeline.decoders import Decoder, SemanticDecoder
 from pipeline.errors import EdgeSegError
+from pipeline.foveate import unwarping
 from pipeline.modelcard import InputSpec, LoadedCard, find_card
 from pipeline.preprocess import Preprocessor
 from pipeline.runtime import ModelSession
@@ -27,9 +27,6 @@ def pipeline_threads(requested: int) -> int:
     """Intra-op threads for a model inside the pipeline: ``requested``, or for 0 one per physical core
     minus one (at least one), leaving a core to capture, drawing and encoding."""
     return requested or max(1, physical_cores() - 1)
-
-
-Decoder = Callable[[dict[str, np.ndarray], Sequence[tuple[int, int]]], list]
 
 
 @dataclass
@@ -57,12 +54,13 @@ class ModelStep:
 
 
 def make_decoder(role: str, loaded: LoadedCard, cfg: ModelConfig) -> Decoder:
+    """The card's decoder for ``role``, its outputs mapped back to the frame where the card warps its input."""
     if role == "semantic":
-        return SemanticDecoder(loaded.card, resize=cfg.resize, threshold=cfg.threshold)
+        return unwarping(SemanticDecoder(loaded.card, resize=cfg.resize, threshold=cfg.threshold), loaded.card.input)
     from pipeline.decoders.yolact import YolactDecoder  # the only instance decoder so far
 
     overrides = {} if cfg.threshold is None else {"score_threshold": cfg.threshold}
-    return YolactDecoder.from_card(loaded.card, **overrides)
+    return unwarping(YolactDecoder.from_card(loaded.card, **overrides), loaded.card.input)
 
 
 def load_models(models: dict[str, ModelConfig], where: str = "config") -> list[ModelStep]:

@@ -17,6 +17,7 @@ Augmentation, in the order the training script applies it:
   standing on road (cars) or road/pavement (people, cyclists), scaled with their distance below the
   horizon as a road camera sees them, and in depth order: a pasted object hides objects farther away
   (their masks lose those pixels) and is hidden by nearer ones. Exact masks at no labelling cost.
+- :func:`foveated` (models whose card declares a fovea) warps the whole frame as inference will.
 - :class:`Augmenter` picks a random window (zoom in, or zoom out with mean-coloured borders; aspect
   jitter), flips, stretches the window to the model's square input like YOLACT (no letterbox), jitters
   colour, and derives boxes from the warped masks, so boxes are always tight around what is visible.
@@ -25,13 +26,14 @@ Augmentation, in the order the training script applies it:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from pipeline.eval.datasets import CamVidDataset, SynthDataset
+from pipeline.foveate import Foveation
 from pipeline.labels import CAMVID
 from pipeline.synth import SynthFrame, SynthWorld
 from pipeline.train.synth_frames import SynthFrames
@@ -256,6 +258,16 @@ class TrainSample:
     boxes: np.ndarray  # (N, 4) float32 x1, y1, x2, y2 over the input size, in [0, 1]
     classes: np.ndarray  # (N,) int64 indices into THING_CLASSES
     masks: np.ndarray  # (N, S, S) uint8 0/1
+
+
+def foveated(sample: InstanceImage, fovea: Foveation) -> InstanceImage:
+    """The frame through a foveated model's warp at its own size (image bilinear, ids and ground nearest), so
+    that training sees objects as that model's input shows them; the augmentation's window comes after."""
+    def nearest(labels: np.ndarray) -> np.ndarray:
+        return fovea.warp(labels, interpolation=cv2.INTER_NEAREST)
+
+    return replace(sample, image=fovea.warp(sample.image), ids=nearest(sample.ids),
+                   ground=None if sample.ground is None else nearest(sample.ground))
 
 
 class Augmenter:
