@@ -132,6 +132,7 @@ def export(args: argparse.Namespace) -> None:
         description="Our real-time road instance segmentation net (cars, pedestrians, cyclists), trained from "
                     "scratch on CamVid and the synthetic road world. Outputs loc, conf (softmax, background "
                     "first), mask (tanh coefficients), proto (HWC) and the constant priors; the image is "
+                    f"{'warped through input.fovea (its horizon band magnified) and ' if spec.fovea else ''}"
                     f"stretched to {w}x{h}. Metrics use the evaluation score threshold 0.05; postprocess holds "
                     "the display defaults, its mask_threshold and mask_crop calibrated on synthetic seeds "
                     f"{SYNTH_TUNE[6:]} by tools/export_yolact.py.",
