@@ -8,6 +8,7 @@ import numpy as np
 from pipeline.labels import CAMVID
 from pipeline.synth import SynthWorld
 from pipeline.train.instance_data import (
+    IGNORE,
     PAVEMENT,
     ROAD,
     THING_CLASSES,
@@ -81,6 +82,34 @@ def test_synth_instances_match_renderer_and_filter():
         np.testing.assert_array_equal(mask_boxes(masks[k:k + 1])[0], obj.box)  # same box convention
 
 
+def test_ignore_rest_keeps_the_left_out_synthetic_objects_as_ignore():
+    frame = SynthWorld(seed=2001, size=(320, 180)).render(120)
+    scored = synth_instances(frame, min_area=30, min_visible=0.3)
+    inst = synth_instances(frame, min_area=30, min_visible=0.3, ignore_rest=True)
+    areas = np.bincount(frame.instance_ids.ravel(), minlength=max(o.track_id for o in frame.objects) + 1)
+    things = [o for o in frame.objects if CAMVID.classes[o.label] in THING_CLASSES and areas[o.track_id] > 0]
+    assert len(inst.classes) == len(things) > len(scored.classes)  # every visible thing, left-out ones too
+    left_out = inst.classes == IGNORE
+    assert left_out.sum() == len(things) - len(scored.classes)
+    for k, obj in enumerate(things):
+        assert left_out[k] == (areas[obj.track_id] < 30 or obj.visible_fraction < 0.3)
+    # what is scored is unchanged: the same instances, ignore ones dropped from the ground truth
+    a, b = scored.to_instances(), inst.to_instances()
+    assert np.array_equal(a.classes, b.classes) and np.array_equal(a.masks, b.masks)
+
+
+def test_ignore_rest_keeps_small_camvid_components_as_ignore():
+    labels = np.zeros((40, 60), np.uint8)
+    labels[5:15, 5:15] = CAR  # 100 px: an instance
+    labels[30:35, 30:35] = CYC  # 25 px: under min_area
+    labels[20:22, 50:51] = PED  # 2 px
+    inst = camvid_instances(np.zeros((40, 60, 3), np.uint8), labels, min_area=50, ignore_rest=True)
+    assert sorted(inst.classes.tolist()) == [IGNORE, IGNORE, 0]
+    masks = inst.masks()
+    assert sorted(masks[inst.classes == IGNORE].sum(axis=(1, 2)).tolist()) == [2, 25]
+    assert inst.to_instances().classes.tolist() == [0]
+
+
 def test_synth_source_is_reproducible():
     """Also with its worlds built up front (as the trainer does before forking workers): building draws
     nothing from the generator."""
@@ -137,6 +166,23 @@ def test_copy_paste_drops_covered_instances_and_skips_frames_without_ground():
     assert np.array_equal(out.masks()[0], ids == 2) and out.masks()[1][82:84, 45:55].all()
     no_ground = _frame(ids, [2, 0], None)
     assert paste(no_ground) is no_ground
+
+
+def test_with_ignore_rest_covered_instances_turn_ignore_and_the_bank_skips_ignore_ones():
+    src_ids = np.zeros((100, 100), np.uint16)
+    src_ids[50:70, 40:60] = 1
+    src_ids[10:30, 10:30] = 2  # a left-out object: never pasted
+    bank = PatchBank([_frame(src_ids, [1, IGNORE], None)], min_area=50, horizon=0.05)
+    assert len(bank) == 1 and bank.classes == [1]
+    ground = np.zeros((100, 100), np.uint8)
+    ground[84, 50] = PAVEMENT
+    ids = np.zeros((100, 100), np.uint16)
+    ids[80:84, 45:55] = 1  # behind the paste (a 30x30 pedestrian on columns 35..64, rows 55..84): gone
+    ids[82:84, 55:70] = 2  # 30 px, of which columns 65..69 stay visible: 10 px
+    paste = CopyPaste(bank, horizon=0.4, max_objects=1, min_area=25, rng=np.random.default_rng(1), ignore_rest=True)
+    out = paste(_frame(ids, [0, 0], ground))
+    assert out.classes.tolist() == [IGNORE, 1]  # the partly covered car is ignore (not dropped), then the paste
+    assert np.array_equal(out.masks()[0], (ids == 2) & (np.arange(100) >= 65))
 
 
 def _augmenter(**kw) -> Augmenter:
@@ -196,3 +242,16 @@ def test_random_augment_targets_are_consistent():
         assert (wh >= 4 - 1e-4).all()
         zoomed_out += int((s.image == s.image[0, 0]).all(axis=2)[0].all())
     assert zoomed_out > 0  # some windows were larger than the frame (fill colour along the top row)
+
+
+def test_ignore_small_turns_tiny_and_ignore_instances_into_ignore_boxes():
+    ids = np.zeros((100, 100), np.uint16)
+    ids[10:50, 20:60] = 1  # kept
+    ids[70:71, 70:72] = 2  # 1x2 px, under min_box 2 in height
+    ids[80:90, 10:20] = 3  # a left-out object
+    frame = _frame(ids, [0, 1, IGNORE], None)
+    plain = _augmenter().fit(frame)
+    assert plain.classes.tolist() == [0] and plain.ignore.shape == (0, 4)
+    sample = _augmenter(ignore_small=True).fit(frame)
+    assert sample.classes.tolist() == [0] and len(sample.masks) == 1
+    np.testing.assert_allclose(sample.ignore, [[0.70, 0.70, 0.72, 0.71], [0.10, 0.80, 0.20, 0.90]])

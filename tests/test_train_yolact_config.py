@@ -68,6 +68,23 @@ def test_distilled_candidate_is_the_separable_run_with_the_shipped_net_as_its_te
     assert changed == {"name", "distill"}
 
 
+def test_dont_care_candidate_is_the_foveated_recipe_with_ignore_rest():
+    fovea = load_config(CONFIGS / "edgeseg_yolact_road_fovea.yaml")
+    candidate = load_config(CONFIGS / "edgeseg_yolact_road_fovea_ign.yaml")
+    changed = {k for k in fovea.keys() | candidate.keys() if fovea.get(k) != candidate.get(k)}
+    assert changed == {"name", "instances"}
+    assert candidate["instances"] == fovea["instances"] | {"ignore_rest": True}  # the scored objects are the same
+
+
+def test_a_bad_ignore_rest_is_one_line(tmp_path):
+    (tmp_path / "x.yaml").write_text(f"base: {CONFIGS / 'edgeseg_yolact_road_fovea_ign.yaml'}\n"
+                                     "instances: {camvid_min_area: 50, synth_min_area: 30, synth_min_visible: 0.15, "
+                                     "ignore_rest: 'yes'}\n")
+    with pytest.raises(EdgeSegError) as e:
+        load_config(tmp_path / "x.yaml")
+    assert str(e.value) == f"{tmp_path / 'x.yaml'}: key 'instances.ignore_rest': true or false, not 'yes'"
+
+
 @pytest.mark.parametrize("distill, message", [
     ("runs/x.pt", "key 'distill': a mapping ({teacher: CHECKPOINT, ...}), not 'runs/x.pt'"),
     ({"conf": 1.0}, "key 'distill.teacher' is missing"),

@@ -18,6 +18,7 @@ from pipeline.nets.yolact_loss import (  # noqa: E402
     decode,
     encode,
     hard_negatives,
+    inside_boxes,
     match,
     match_atss,
     point_form,
@@ -85,6 +86,34 @@ def test_ohem_picks_the_hardest_background_priors():
 def test_ohem_no_positives_no_negatives():
     logits = torch.randn(1, 6, 4)
     assert not hard_negatives(logits, torch.zeros(1, 6, dtype=torch.long), ratio=3).any()
+
+
+def test_inside_boxes_grows_thin_boxes_to_a_cell():
+    priors = torch.tensor([[0.1, 0.1, 0.1, 0.1], [0.5, 0.5, 0.1, 0.1], [0.56, 0.5, 0.1, 0.1], [0.9, 0.9, 0.1, 0.1]])
+    cells = torch.full((4, 2), 0.125)
+    thin = torch.tensor([[0.49, 0.4, 0.51, 0.6]])  # 0.02 wide: only a one-cell (0.125) neighbourhood holds centres
+    assert inside_boxes(thin, priors, cells).tolist() == [False, True, True, False]
+    assert inside_boxes(torch.tensor([[0.0, 0.0, 0.2, 0.2]]), priors, cells).tolist() == [True, False, False, False]
+    assert not inside_boxes(torch.zeros(0, 4), priors, cells).any()
+
+
+def test_background_priors_in_ignore_regions_are_never_negatives():
+    target = _square_target()  # positives: priors 0 and 3
+    conf = torch.zeros(1, 5, 4)
+    conf[0, :, 2] = torch.tensor([0.0, 9.0, 8.0, 0.0, 1.0])  # priors 1 and 2 look most like objects
+    out = replace(_output(torch.zeros(16, 16, 2), torch.zeros(2), conf=conf), prior_cells=torch.full((5, 2), 0.1))
+    loss = YolactLoss(YolactLossConfig(negpos_ratio=1))
+    plain = loss(out, [target])["class"]
+    # a don't-care box around prior 1's centre (0.75, 0.75): prior 2 is the only background prior left (prior
+    # 4 is neutral by IoU), so the one negative
+    ignored = loss(out, [replace(target, ignore=torch.tensor([[0.7, 0.7, 0.8, 0.8]]))])["class"]
+    nll = lambda logit: torch.logsumexp(torch.tensor([0.0, 0.0, logit, 0.0]), 0).item()  # -log p(background)
+    positive = torch.logsumexp(torch.zeros(4), 0).item()  # class 1 at logit 0 among four zeros
+    assert plain.item() == pytest.approx((2 * positive + nll(9.0) + nll(8.0)) / 2, rel=1e-5)
+    assert ignored.item() == pytest.approx((2 * positive + nll(8.0)) / 2, rel=1e-5)
+    # a box over the positive priors 0 and 3 (and the neutral 4) leaves them as they were
+    kept = loss(out, [replace(target, ignore=torch.tensor([[0.1, 0.1, 0.4, 0.4]]))])["class"]
+    assert kept.item() == pytest.approx(plain.item(), rel=1e-6)
 
 
 def test_box_crop_pads_one_pixel():

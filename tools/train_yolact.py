@@ -118,9 +118,18 @@ def load_config(path: Path) -> dict:
         missing = [k for k in keys if not isinstance(part, dict) or k not in part]
         if missing:
             raise EdgeSegError(f"{path}: key '{'.'.join(filter(None, (section, missing[0])))}' is missing")
+    ignore = cfg["instances"].get("ignore_rest", False)
+    if not isinstance(ignore, bool):
+        raise EdgeSegError(f"{path}: key 'instances.ignore_rest': true or false, not {ignore!r}")
     if cfg["net"] not in CONFIGS:
         raise EdgeSegError(f"{path}: key 'net': unknown YOLACT config '{cfg['net']}'")
     return cfg
+
+
+def ignore_rest(cfg: dict) -> bool:
+    """``instances.ignore_rest`` (optional, default false): whether training keeps the objects the instance
+    rules leave out (and boxes under ``augment.min_box``) as don't-care regions rather than background."""
+    return cfg["instances"].get("ignore_rest", False)
 
 
 def net_config(cfg: dict, path: Path) -> YolactConfig:
@@ -184,15 +193,17 @@ class TrainData:
         rng = self.rng = np.random.default_rng(self.seed)  # shared by the parts below; re-seeded per batch
         self.camvid = camvid[:limit]
         self.n_synth = min(int(synth["frames_per_epoch"]), limit if limit is not None else math.inf)
+        ignore = ignore_rest(cfg)
         self.synth = SynthSource(range(synth["seeds"][0], synth["seeds"][1] + 1), int(synth["max_index"]),
                                  tuple(synth["size"]), int(inst["synth_min_area"]), float(inst["synth_min_visible"]),
-                                 rng)
+                                 rng, ignore)
         bank = PatchBank(camvid, int(cp["min_patch_area"]), float(cp["horizon"]))
         self.paste_prob = float(cp["prob"])
-        self.paste = CopyPaste(bank, float(cp["horizon"]), int(cp["max_objects"]), int(inst["camvid_min_area"]), rng)
+        self.paste = CopyPaste(bank, float(cp["horizon"]), int(cp["max_objects"]), int(inst["camvid_min_area"]), rng,
+                               ignore_rest=ignore)
         self.fovea = Foveation(spec.fovea) if spec.fovea else None  # the card's warp, before the window
         self.augment = Augmenter((spec.width, spec.height), tuple(aug["scale"]), float(aug["aspect"]),
-                                 float(aug["flip"]), fill, float(aug["min_box"]), rng)
+                                 float(aug["flip"]), fill, float(aug["min_box"]), rng, ignore_small=ignore)
 
     def __len__(self) -> int:
         return len(self.camvid) + self.n_synth
@@ -291,7 +302,8 @@ def keep_batch(item: tuple[torch.Tensor, list[TrainSample]]) -> tuple[torch.Tens
 def to_device(x: torch.Tensor, samples: list[TrainSample],
               device: torch.device) -> tuple[torch.Tensor, list[GroundTruth]]:
     targets = [GroundTruth(boxes=torch.from_numpy(s.boxes).to(device), classes=torch.from_numpy(s.classes).to(device),
-                           masks=torch.from_numpy(s.masks).to(device, torch.float32)) for s in samples]
+                           masks=torch.from_numpy(s.masks).to(device, torch.float32),
+                           ignore=torch.from_numpy(s.ignore).to(device)) for s in samples]
     return x.to(device), targets
 
 
@@ -376,7 +388,8 @@ def train() -> None:
 
     inst = cfg["instances"]
     camvid = (REPO / cfg["camvid"]).resolve()
-    data = TrainData(cfg, load_camvid(camvid, "train", int(inst["camvid_min_area"])), spec, fill, args.limit)
+    data = TrainData(cfg, load_camvid(camvid, "train", int(inst["camvid_min_area"]), ignore_rest(cfg)), spec, fill,
+                     args.limit)
     val = cfg["val"]
     val_sets = {
         "synth": synth_validation(range(val["synth_seeds"][0], val["synth_seeds"][1] + 1), int(inst["synth_min_area"]),

@@ -33,6 +33,13 @@ Two options for our own small road model, off by default (the official recipe):
   makes positive stays positive.
 - ``soft_masks=True``: the mask target is each prototype pixel's covered fraction (area downsampling)
   instead of bilinear-then-binarise, which erases objects narrower than about half a prototype pixel.
+
+Don't-care regions (``GroundTruth.ignore``, objects the instance rules leave out; see
+pipeline/train/instance_data.py): a background prior whose centre lies inside one (the box grown to at
+least one cell of the prior's level, so a box thinner than a cell still covers the nearest centres) turns
+neutral: no class loss, never a hard negative. The official code does the same for COCO's crowd boxes by
+IoU, which a box a few pixels wide never reaches. Positives are untouched, and the semantic loss still
+sees those pixels as background.
 """
 
 from __future__ import annotations
@@ -72,6 +79,7 @@ class GroundTruth:
     boxes: torch.Tensor  # (n, 4) float x1, y1, x2, y2 normalised to [0, 1]
     classes: torch.Tensor  # (n,) long, 0..C-1 (no background)
     masks: torch.Tensor  # (n, S, S) float 0/1 at the input size
+    ignore: torch.Tensor | None = None  # (m, 4) don't-care boxes, normalised like ``boxes``
 
 
 def point_form(priors: torch.Tensor) -> torch.Tensor:
@@ -160,6 +168,16 @@ def match_atss(boxes: torch.Tensor, priors: torch.Tensor, levels: torch.Tensor, 
     return idx, state
 
 
+def inside_boxes(boxes: torch.Tensor, priors: torch.Tensor, cells: torch.Tensor) -> torch.Tensor:
+    """(P,) bool: priors whose centre lies inside any of ``boxes`` (m, 4), each grown to at least one cell
+    (``cells``, (P, 2): the prior's level's cell size) around its centre."""
+    if boxes.shape[0] == 0:
+        return torch.zeros(priors.shape[0], dtype=torch.bool, device=priors.device)
+    centres = (boxes[:, :2] + boxes[:, 2:]) / 2
+    half = torch.maximum((boxes[:, None, 2:] - boxes[:, None, :2]) / 2, cells[None] / 2)  # (m, P, 2)
+    return ((priors[None, :, :2] - centres[:, None]).abs() <= half).all(dim=2).any(dim=0)
+
+
 def hard_negatives(conf_logits: torch.Tensor, conf_t: torch.Tensor, ratio: int) -> torch.Tensor:
     """(N, P) bool: per image, the ``ratio`` x (number of positives) background priors the net finds least
     background-like (largest -log softmax(background)). Positives (conf_t > 0) and neutrals (conf_t < 0)
@@ -212,6 +230,12 @@ class YolactLoss:
             matches = [match(t.boxes, priors, cfg.pos_iou, cfg.neg_iou) for t in targets]
         conf_t = torch.stack([torch.where(state > 0, t.classes[idx] + 1 if len(t.classes) else state, state)
                               for t, (idx, state) in zip(targets, matches)])  # (N, P): class+1, 0 bg, -1 neutral
+        if any(t.ignore is not None and len(t.ignore) for t in targets):
+            if out.prior_cells is None:
+                raise ValueError("don't-care regions need the net's prior_cells")
+            dont_care = torch.stack([inside_boxes(t.ignore, priors, out.prior_cells) if t.ignore is not None
+                                     else torch.zeros_like(conf_t[0], dtype=torch.bool) for t in targets])
+            conf_t = conf_t.masked_fill(dont_care & (conf_t == 0), -1)
         pos = conf_t > 0
         num_pos = pos.sum().clamp(min=1).float()
 

@@ -11,6 +11,13 @@ class per instance; instances never overlap, so one id map holds them all and on
   touch in the image merge into ONE instance, and one object cut in two by a pole becomes two; the
   detector learns some of that merging. Components under ``min_area`` pixels are dropped.
 
+What is left out need not become background. A 25-pixel pedestrian left out of the ground truth looks like
+a 35-pixel one kept in it, and trained as background it is what OHEM picks first as a hard negative,
+teaching the head to doubt every distant person. With ``ignore_rest`` the sources keep such objects as
+:data:`IGNORE` instances, and the :class:`Augmenter` turns them (and boxes it finds too small) into
+don't-care regions of the :class:`TrainSample`, which the loss leaves out of its negatives, as COCO's crowd
+regions are. Validation frames never carry them: what is scored stays as the instance rules define it.
+
 Augmentation, in the order the training script applies it:
 
 - :class:`CopyPaste` pastes real CamVid instances (pixels under the mask) onto other CamVid frames,
@@ -26,7 +33,7 @@ Augmentation, in the order the training script applies it:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -35,7 +42,7 @@ import numpy as np
 from pipeline.eval.datasets import CamVidDataset, SynthDataset
 from pipeline.foveate import Foveation
 from pipeline.labels import CAMVID
-from pipeline.synth import SynthFrame, SynthWorld
+from pipeline.synth import SynthFrame, SynthObject, SynthWorld
 from pipeline.train.synth_frames import SynthFrames
 from pipeline.types import Instances
 
@@ -45,6 +52,7 @@ _THING_OF_CAMVID = np.full(256, -1, np.int64)
 _THING_OF_CAMVID[_CAMVID_THINGS] = np.arange(len(THING_CLASSES))
 ROAD, PAVEMENT = 1, 2  # values of InstanceImage.ground
 _CAR = THING_CLASSES.index("Car")
+IGNORE = -1  # InstanceImage.classes of an object the instance rules leave out, kept as a don't-care region
 
 
 @dataclass(frozen=True)
@@ -53,7 +61,7 @@ class InstanceImage:
 
     image: np.ndarray  # HxWx3 uint8 BGR
     ids: np.ndarray  # HxW uint16: 0 = no instance, k = instance k-1
-    classes: np.ndarray  # (N,) int64 indices into THING_CLASSES
+    classes: np.ndarray  # (N,) int64 indices into THING_CLASSES, or IGNORE
     ground: np.ndarray | None = None  # HxW uint8 0 / ROAD / PAVEMENT where objects may be pasted; None: no pastes
 
     def masks(self) -> np.ndarray:
@@ -61,10 +69,11 @@ class InstanceImage:
         return self.ids[None] == np.arange(1, len(self.classes) + 1, dtype=np.uint16)[:, None, None]
 
     def to_instances(self) -> Instances:
-        """The ground truth as the pipeline's Instances (what mask AP compares predictions with)."""
-        masks = self.masks()
-        n = len(self.classes)
-        return Instances(classes=self.classes.astype(np.int32), scores=np.ones(n, np.float32),
+        """The ground truth as the pipeline's Instances (what mask AP compares predictions with), without
+        IGNORE instances."""
+        scored = self.classes >= 0
+        masks = self.masks()[scored]
+        return Instances(classes=self.classes[scored].astype(np.int32), scores=np.ones(len(masks), np.float32),
                          boxes=mask_boxes(masks), masks=masks, class_names=THING_CLASSES)
 
 
@@ -79,41 +88,48 @@ def mask_boxes(masks: np.ndarray) -> np.ndarray:
     return np.where(cols.any(1)[:, None], boxes, 0).astype(np.float32)
 
 
-def synth_instances(frame: SynthFrame, min_area: int, min_visible: float) -> InstanceImage:
+def synth_instances(frame: SynthFrame, min_area: int, min_visible: float, ignore_rest: bool = False) -> InstanceImage:
     """A rendered synthetic frame's objects with at least ``min_area`` visible pixels and at least
-    ``min_visible`` of their unoccluded area visible."""
+    ``min_visible`` of their unoccluded area visible; with ``ignore_rest`` the other visible things too, as
+    IGNORE."""
     track_ids = frame.instance_ids
-    areas = np.bincount(track_ids.ravel())
-    keep = [o for o in frame.objects
-            if _THING_OF_CAMVID[o.label] >= 0 and areas[o.track_id] >= min_area and o.visible_fraction >= min_visible]
+    areas = np.bincount(track_ids.ravel(), minlength=max((o.track_id for o in frame.objects), default=0) + 1)
+
+    def scored(o: SynthObject) -> bool:
+        return areas[o.track_id] >= min_area and o.visible_fraction >= min_visible
+
+    keep = [o for o in frame.objects if _THING_OF_CAMVID[o.label] >= 0 and areas[o.track_id] > 0
+            and (ignore_rest or scored(o))]
     lut = np.zeros(len(areas), np.uint16)
     lut[[o.track_id for o in keep]] = np.arange(1, len(keep) + 1)
-    classes = _THING_OF_CAMVID[np.array([o.label for o in keep], np.int64)]
+    classes = np.array([_THING_OF_CAMVID[o.label] if scored(o) else IGNORE for o in keep], np.int64)
     return InstanceImage(frame.frame.image, lut[track_ids], classes)
 
 
-def camvid_instances(image: np.ndarray, labels: np.ndarray, min_area: int) -> InstanceImage:
+def camvid_instances(image: np.ndarray, labels: np.ndarray, min_area: int, ignore_rest: bool = False) -> InstanceImage:
     """Instances of a CamVid frame: 8-connected components of each thing class with >= ``min_area`` pixels
-    (touching objects of one class merge; see the module docstring). Road and pavement become ``ground``."""
+    (touching objects of one class merge; see the module docstring); with ``ignore_rest`` the smaller ones
+    too, as IGNORE. Road and pavement become ``ground``."""
     ids = np.zeros(labels.shape, np.uint16)
     classes: list[int] = []
     for k, camvid_id in enumerate(_CAMVID_THINGS):
         n, components, stats, _ = cv2.connectedComponentsWithStats((labels == camvid_id).view(np.uint8), connectivity=8)
-        big = np.flatnonzero(stats[1:, cv2.CC_STAT_AREA] >= min_area) + 1
+        big = stats[1:, cv2.CC_STAT_AREA] >= min_area
+        chosen = np.arange(1, n) if ignore_rest else np.flatnonzero(big) + 1
         lut = np.zeros(n, np.uint16)
-        lut[big] = np.arange(len(classes) + 1, len(classes) + 1 + len(big))
+        lut[chosen] = np.arange(len(classes) + 1, len(classes) + 1 + len(chosen))
         ids += lut[components]  # components of different classes never share a pixel
-        classes.extend([k] * len(big))
+        classes.extend(np.where(big[chosen - 1], k, IGNORE).tolist())
     ground = np.zeros(labels.shape, np.uint8)
     ground[labels == CAMVID.index("Road")] = ROAD
     ground[labels == CAMVID.index("Pavement")] = PAVEMENT
     return InstanceImage(image, ids, np.array(classes, np.int64), ground)
 
 
-def load_camvid(root: str | Path, split: str, min_area: int) -> list[InstanceImage]:
+def load_camvid(root: str | Path, split: str, min_area: int, ignore_rest: bool = False) -> list[InstanceImage]:
     """A whole CamVid split with its derived instances, in memory (367 training frames are ~200 MB; decoding
     JPEGs and labelling components every epoch would cost more than a training step)."""
-    return [camvid_instances(item.image, item.labels, min_area) for item in CamVidDataset(root, split)]
+    return [camvid_instances(item.image, item.labels, min_area, ignore_rest) for item in CamVidDataset(root, split)]
 
 
 def synth_validation(seeds: range, min_area: int, min_visible: float) -> list[InstanceImage]:
@@ -131,12 +147,12 @@ class SynthSource:
     """Synthetic frames at random (seed, index) (:class:`SynthFrames`) as instance images."""
 
     def __init__(self, seeds: range, max_index: int, size: tuple[int, int], min_area: int, min_visible: float,
-                 rng: np.random.Generator):
+                 rng: np.random.Generator, ignore_rest: bool = False):
         self.frames = SynthFrames(seeds, max_index, size, rng)
-        self.min_area, self.min_visible = min_area, min_visible
+        self.min_area, self.min_visible, self.ignore_rest = min_area, min_visible, ignore_rest
 
     def sample(self) -> InstanceImage:
-        return synth_instances(self.frames.sample(), self.min_area, self.min_visible)
+        return synth_instances(self.frames.sample(), self.min_area, self.min_visible, self.ignore_rest)
 
     def build_all(self) -> None:
         """Build every world before worker processes fork (:meth:`SynthFrames.build_all`)."""
@@ -166,7 +182,8 @@ class PatchBank:
             boxes = mask_boxes(masks).astype(int)
             areas = masks.sum(axis=(1, 2))
             for mask, (x1, y1, x2, y2), area, cls in zip(masks, boxes, areas, frame.classes.tolist()):
-                if area < min_area or x1 == 0 or y1 == 0 or x2 == w or y2 == h or y2 < (horizon + 0.02) * h:
+                if (cls == IGNORE or area < min_area or x1 == 0 or y1 == 0 or x2 == w or y2 == h
+                        or y2 < (horizon + 0.02) * h):
                     continue
                 self.by_class[cls].append(Patch(frame.image[y1:y2, x1:x2].copy(), mask[y1:y2, x1:x2].copy(),
                                                 cls, y2 / h))
@@ -185,13 +202,15 @@ class CopyPaste:
     least-squares fit of box height against bottom edge over the training instances gives 0.47 for cars,
     0.42 for pedestrians, 0.46 for cyclists). Classes are drawn uniformly, so rare
     cyclists are pasted as often as cars. Depth order: nearer objects (lower bottom edge) cover farther
-    ones; covered instances keep only their visible pixels and vanish below ``min_area``."""
+    ones; covered instances keep only their visible pixels and vanish below ``min_area`` (with ``ignore_rest``
+    they become IGNORE instead)."""
 
     def __init__(self, bank: PatchBank, horizon: float, max_objects: int, min_area: int, rng: np.random.Generator,
-                 max_rescale: float = 3.0):
+                 max_rescale: float = 3.0, ignore_rest: bool = False):
         self.bank, self.horizon, self.max_objects, self.min_area = bank, horizon, max_objects, min_area
         self.rng = rng
         self.max_rescale = max_rescale
+        self.ignore_rest = ignore_rest
 
     def __call__(self, sample: InstanceImage) -> InstanceImage:
         if sample.ground is None or not self.bank.classes:
@@ -235,10 +254,11 @@ class CopyPaste:
             classes.append(cls)
             bottoms = np.append(bottoms, bottom - 1)
         areas = np.bincount(ids.ravel(), minlength=len(classes) + 1)[1:]
-        keep = areas >= self.min_area
+        big = areas >= self.min_area
+        keep = areas > 0 if self.ignore_rest else big
         lut = np.zeros(len(classes) + 1, np.uint16)
         lut[1:][keep] = np.arange(1, keep.sum() + 1)
-        return InstanceImage(image, lut[ids], np.array(classes, np.int64)[keep], sample.ground)
+        return InstanceImage(image, lut[ids], np.where(big, classes, IGNORE)[keep], sample.ground)
 
 
 def _bottom_rows(ids: np.ndarray, n: int) -> np.ndarray:
@@ -258,6 +278,7 @@ class TrainSample:
     boxes: np.ndarray  # (N, 4) float32 x1, y1, x2, y2 over the input size, in [0, 1]
     classes: np.ndarray  # (N,) int64 indices into THING_CLASSES
     masks: np.ndarray  # (N, S, S) uint8 0/1
+    ignore: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))  # (M, 4) don't-care boxes
 
 
 def foveated(sample: InstanceImage, fovea: Foveation) -> InstanceImage:
@@ -276,15 +297,18 @@ class Augmenter:
     The window's side is ``scale`` times the frame's (below 1 zooms in, above 1 zooms out and fills the
     border with ``fill``, the model's mean colour, which normalises to zero), its aspect jittered by up to
     ``aspect``. Instances whose visible box is under ``min_box`` input pixels wide or high are dropped, like
-    YOLACT's discard_box_width/height (4/550 of the input). At scale 1 and aspect 1 the whole frame is
+    YOLACT's discard_box_width/height (4/550 of the input); with ``ignore_small`` their boxes, and those of
+    IGNORE instances, become the sample's don't-care regions. At scale 1 and aspect 1 the whole frame is
     stretched to the input, whatever the two aspect ratios, as inference does."""
 
     def __init__(self, size: tuple[int, int], scale: tuple[float, float], aspect: float, flip: float,
-                 fill: tuple[int, int, int], min_box: float, rng: np.random.Generator, photometric: bool = True):
+                 fill: tuple[int, int, int], min_box: float, rng: np.random.Generator, photometric: bool = True,
+                 ignore_small: bool = False):
         self.size = (int(size[0]), int(size[1]))
         self.scale, self.aspect, self.flip = scale, aspect, flip
         self.fill = tuple(float(v) for v in fill)
         self.min_box, self.rng, self.photometric = min_box, rng, photometric
+        self.ignore_small = ignore_small
 
     def __call__(self, sample: InstanceImage) -> TrainSample:
         rng = self.rng
@@ -322,9 +346,11 @@ class Augmenter:
     def _targets(self, image: np.ndarray, ids: np.ndarray, classes: np.ndarray) -> TrainSample:
         masks = ids[None] == np.arange(1, len(classes) + 1, dtype=np.uint16)[:, None, None]
         boxes = mask_boxes(masks)
-        keep = ((boxes[:, 2] - boxes[:, 0]) >= self.min_box) & ((boxes[:, 3] - boxes[:, 1]) >= self.min_box)
+        big = ((boxes[:, 2] - boxes[:, 0]) >= self.min_box) & ((boxes[:, 3] - boxes[:, 1]) >= self.min_box)
+        keep = big & (classes >= 0)
         scale = np.array(self.size * 2, np.float32)  # x1, y1, x2, y2 over width, height, width, height
-        return TrainSample(image, boxes[keep] / scale, classes[keep], masks[keep].view(np.uint8))
+        ignore = boxes[~keep & masks.any(axis=(1, 2))] / scale if self.ignore_small else np.zeros((0, 4), np.float32)
+        return TrainSample(image, boxes[keep] / scale, classes[keep], masks[keep].view(np.uint8), ignore)
 
 
 def jitter_colours(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
