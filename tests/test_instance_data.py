@@ -183,6 +183,11 @@ def test_with_ignore_rest_covered_instances_turn_ignore_and_the_bank_skips_ignor
     out = paste(_frame(ids, [0, 0], ground))
     assert out.classes.tolist() == [IGNORE, 1]  # the partly covered car is ignore (not dropped), then the paste
     assert np.array_equal(out.masks()[0], (ids == 2) & (np.arange(100) >= 65))
+    # a frame left with no instance at all keeps integer classes (the loss indexes with them)
+    nowhere = np.zeros((100, 100), np.uint8)
+    nowhere[41, 50] = PAVEMENT  # just under the horizon: no rescale within bounds, nothing pasted
+    empty = paste(_frame(np.zeros((100, 100), np.uint16), [], nowhere))
+    assert empty.classes.dtype == np.int64 and len(empty.classes) == 0
 
 
 def _augmenter(**kw) -> Augmenter:

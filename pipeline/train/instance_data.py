@@ -258,7 +258,7 @@ class CopyPaste:
         keep = areas > 0 if self.ignore_rest else big
         lut = np.zeros(len(classes) + 1, np.uint16)
         lut[1:][keep] = np.arange(1, keep.sum() + 1)
-        return InstanceImage(image, lut[ids], np.where(big, classes, IGNORE)[keep], sample.ground)
+        return InstanceImage(image, lut[ids], np.where(big, np.array(classes, np.int64), IGNORE)[keep], sample.ground)
 
 
 def _bottom_rows(ids: np.ndarray, n: int) -> np.ndarray:
