@@ -118,7 +118,7 @@ def load_config(path: Path) -> dict:
         missing = [k for k in keys if not isinstance(part, dict) or k not in part]
         if missing:
             raise EdgeSegError(f"{path}: key '{'.'.join(filter(None, (section, missing[0])))}' is missing")
-    ignore = cfg["instances"].get("ignore_rest", False)
+    ignore = ignore_rest(cfg)
     if not isinstance(ignore, bool):
         raise EdgeSegError(f"{path}: key 'instances.ignore_rest': true or false, not {ignore!r}")
     if cfg["net"] not in CONFIGS:

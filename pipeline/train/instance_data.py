@@ -349,7 +349,8 @@ class Augmenter:
         big = ((boxes[:, 2] - boxes[:, 0]) >= self.min_box) & ((boxes[:, 3] - boxes[:, 1]) >= self.min_box)
         keep = big & (classes >= 0)
         scale = np.array(self.size * 2, np.float32)  # x1, y1, x2, y2 over width, height, width, height
-        ignore = boxes[~keep & masks.any(axis=(1, 2))] / scale if self.ignore_small else np.zeros((0, 4), np.float32)
+        present = boxes[:, 2] > boxes[:, 0]  # an instance the window left no pixel of has a zero box
+        ignore = boxes[~keep & present] / scale if self.ignore_small else np.zeros((0, 4), np.float32)
         return TrainSample(image, boxes[keep] / scale, classes[keep], masks[keep].view(np.uint8), ignore)
 
 
