@@ -30,13 +30,6 @@ class LabelSet:
     def index(self, name: str) -> int:
         return self.classes.index(name)
 
-    def palette_array(self, void_color: tuple[int, int, int] = (0, 0, 0)) -> np.ndarray:
-        """A 256x3 uint8 RGB lookup table: palette[labels] colours a label map in one gather."""
-        lut = np.zeros((256, 3), np.uint8)
-        lut[:] = void_color
-        lut[: self.num_classes] = np.asarray(self.palette, np.uint8)
-        return lut
-
 
 # CamVid as prepared by the SegNet tutorial: 11 classes, void = 11. Palette from its camvid11.png.
 CAMVID = LabelSet(

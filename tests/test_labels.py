@@ -19,13 +19,6 @@ def _card(classes, label_set):
     return LoadedCard(card, Path("/nowhere/m.yaml"))
 
 
-def test_palette_lut_colours_labels_and_void():
-    lut = CAMVID.palette_array()
-    assert lut.shape == (256, 3)
-    assert tuple(lut[CAMVID.index("Road")]) == (128, 64, 128)
-    assert tuple(lut[CAMVID.void_index]) == (0, 0, 0)
-
-
 def test_every_cityscapes_class_has_a_camvid_counterpart():
     assert set(CITYSCAPES_TO_CAMVID) == set(CITYSCAPES.classes)
     assert set(CITYSCAPES_TO_CAMVID.values()) == set(CAMVID.classes)  # and every CamVid class is reachable

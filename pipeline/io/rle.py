@@ -117,12 +117,3 @@ def string_to_counts(s: str | bytes) -> np.ndarray:
     counts[1::2] = np.cumsum(values[1::2])  # c[i] = d[i] + c[i-2] for i >= 3 ...
     counts[2::2] = np.cumsum(values[2::2])  # ... with c[0] and c[2] stored as they are
     return counts
-
-
-def to_bbox(rle: dict) -> list[float]:
-    """COCO ``[x, y, width, height]`` of the mask's pixels (zeros for an empty mask)."""
-    m = decode(rle)
-    rows, cols = np.flatnonzero(m.any(axis=1)), np.flatnonzero(m.any(axis=0))
-    if rows.size == 0:
-        return [0.0, 0.0, 0.0, 0.0]
-    return [float(cols[0]), float(rows[0]), float(cols[-1] - cols[0] + 1), float(rows[-1] - rows[0] + 1)]

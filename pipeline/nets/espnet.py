@@ -25,7 +25,6 @@ from torch import nn
 from torch.nn import functional as F
 
 BN_EPS = 1e-3
-DILATIONS = (1, 2, 4, 8, 16)
 
 
 class Conv(nn.Module):

@@ -14,4 +14,3 @@ FENCE = CAMVID.index("Fence")
 CAR = CAMVID.index("Car")  # vans and buses too
 PEDESTRIAN = CAMVID.index("Pedestrian")
 BICYCLIST = CAMVID.index("Bicyclist")  # rider and bicycle together
-AGENT_CLASSES = (CAR, PEDESTRIAN, BICYCLIST)

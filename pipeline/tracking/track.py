@@ -19,7 +19,6 @@ class TrackState(enum.IntEnum):
     TENTATIVE = 0  # seen, not yet confirmed: no id, removed at its first miss
     CONFIRMED = 1  # has an id and was matched at the last update
     LOST = 2  # has an id, missed at least the last update, may come back within lost_timeout_s
-    REMOVED = 3  # gone for good; never shown, its id is never reused
 
 
 @dataclass(frozen=True)
