@@ -76,6 +76,18 @@ def test_dont_care_candidate_is_the_foveated_recipe_with_ignore_rest():
     assert candidate["instances"] == fovea["instances"] | {"ignore_rest": True}  # the scored objects are the same
 
 
+def test_strong_warp_candidate_is_the_synthetic_mix_through_a_stronger_warp():
+    syn = load_config(CONFIGS / "edgeseg_yolact_road_fovea_syn.yaml")
+    candidate = load_config(CONFIGS / "edgeseg_yolact_road_fovea_strong.yaml")
+    changed = {k for k in syn.keys() | candidate.keys() if syn.get(k) != candidate.get(k)}
+    assert changed == {"name", "input", "epochs", "lr"}
+    warp, shipped = candidate["input"]["fovea"], syn["input"]["fovea"]
+    assert warp["rows"] == shipped["rows"] and warp["cols"] == shipped["cols"]  # the same bands, magnified more
+    assert warp["row_gain"] > shipped["row_gain"] and warp["col_gain"] > shipped["col_gain"]
+    assert {k: v for k, v in candidate["input"].items() if k != "fovea"} == \
+        {k: v for k, v in syn["input"].items() if k != "fovea"}
+
+
 def test_a_bad_ignore_rest_is_one_line(tmp_path):
     (tmp_path / "x.yaml").write_text(f"base: {CONFIGS / 'edgeseg_yolact_road_fovea_ign.yaml'}\n"
                                      "instances: {camvid_min_area: 50, synth_min_area: 30, synth_min_visible: 0.15, "
