@@ -71,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--model", default=DEFAULT_SEMANTIC_MODEL,
                    help=f"model name in engines/ or path to a model card (default {DEFAULT_SEMANTIC_MODEL})")
     e.add_argument("--json", metavar="PATH", help="also write the metrics as JSON")
+    e.add_argument("--plot", metavar="PATH",
+                   help="also draw the result as a PNG: mask precision-recall curves at IoU 0.5 per class and per "
+                        "object size (instance models), or the confusion matrix, rows normalised (semantic models)")
     e.add_argument("--limit", type=int, help="evaluate only the first N images")
     e.add_argument("--threads", type=int, default=0, help="ONNX Runtime intra-op threads (0 = all cores)")
     e.add_argument("--panoptic", metavar="CONFIG",

@@ -15,6 +15,7 @@ from pipeline.cli import main
 from pipeline.errors import EdgeSegError
 from pipeline.eval.cli import evaluate_semantic
 from pipeline.eval.datasets import open_dataset
+from pipeline.eval.plots import CELL, COLUMN_LABELS, HEAD, IOU_COLUMN, ROW_LABELS
 from pipeline.labels import CAMVID, CITYSCAPES
 from pipeline.modelcard import SemanticMetrics, list_cards, load_card, save_card
 
@@ -116,9 +117,15 @@ def test_limit_and_progress(tmp_path, rng, tiny_card):
 def test_cli_writes_metrics_json_a_card_can_embed(tmp_path, rng, tiny_card, capsys):
     root = make_camvid(tmp_path / "camvid", rng)
     out = tmp_path / "out" / "metrics.json"
-    assert main(["eval", f"camvid:{root}", "--model", str(tiny_card.path), "--json", str(out), "--threads", "1"]) == 0
+    assert main(["eval", f"camvid:{root}", "--model", str(tiny_card.path), "--json", str(out), "--threads", "1",
+                 "--plot", str(tmp_path / "out" / "confusion.png")]) == 0
     printed = capsys.readouterr().out
     assert "mIoU" in printed and "Bicyclist" in printed
+    # the confusion matrix: a row per class; a column per class, and one for the void channel's predictions
+    # where there are any
+    picture = cv2.imread(str(tmp_path / "out" / "confusion.png"))
+    assert picture.shape[0] == HEAD + COLUMN_LABELS + 11 * CELL + 30
+    assert picture.shape[1] in (ROW_LABELS + n * CELL + IOU_COLUMN for n in (11, 12))
     metrics = SemanticMetrics.model_validate(json.loads(out.read_text()))
     assert metrics.command.startswith(f"edgeseg eval camvid:{root} --split val")
     card = tiny_card.card.model_copy(update={"metrics": {"camvid:val": metrics}})

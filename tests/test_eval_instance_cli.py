@@ -10,6 +10,7 @@ import json
 import shutil
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import yaml
@@ -20,6 +21,7 @@ from pipeline.errors import EdgeSegError
 from pipeline import runtime
 from pipeline.eval.cli import InstanceRules, evaluate_decoder_variants, evaluate_instances
 from pipeline.eval.datasets import CamVidDataset, open_dataset
+from pipeline.eval.plots import PR_PANEL
 from pipeline.labels import CAMVID
 from pipeline.modelcard import (InputSpec, InstanceMetrics, LoadedCard, ModelCard, OutputSpec, PostprocessSpec,
                                 find_card, load_card, save_card)
@@ -64,9 +66,11 @@ def test_rule_defaults_are_the_training_configs(stage, monkeypatch):
 def test_cli_on_synthetic_seeds_writes_instance_metrics(tmp_path, road_card, capsys):
     out = tmp_path / "m.json"
     argv = ["eval", "synth:9000-9004", "--model", str(road_card.path), "--limit", "3", "--json", str(out),
-            "--threads", "1"]
+            "--threads", "1", "--plot", str(tmp_path / "plots" / "pr.png")]
     assert main(argv) == 0
     printed = capsys.readouterr().out
+    picture = cv2.imread(str(tmp_path / "plots" / "pr.png"))  # precision-recall per class and per size
+    assert picture.shape == (30 + PR_PANEL[1], 2 * PR_PANEL[0], 3) and "plot written to" in printed
     assert "mask AP" in printed and "Pedestrian" in printed
     m = InstanceMetrics.model_validate(json.loads(out.read_text()))
     expected = synth_validation(range(9000, 9001), 30, 0.15)[:3]  # training validation's ground truth
@@ -184,6 +188,8 @@ def test_cli_mask_overrides_are_scored_and_recorded(tmp_path):
     (["--maskness-power", "-1"], "--maskness-power must be between 0 and 4, got -1.0"),
     (["--maskness-power", "1", "--model", "edgeseg_road_s"], "apply to an instance model, not to edgeseg_road_s"),
     (["--mask-threshold", "0.4", "--panoptic", "demo"], "apply to an instance model, not to --panoptic"),
+    (["--plot", "p.png", "--panoptic", "demo"], "--plot draws a semantic or an instance model's evaluation"),
+    (["--plot", "plot.txt"], "--plot plot.txt: not an image file name OpenCV can write"),
 ])
 def test_cli_mask_overrides_refused_where_they_mean_nothing(argv, message, capsys):
     assert main(["eval", "synth:9000", "--limit", "1", *argv]) == 2

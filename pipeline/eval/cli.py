@@ -6,8 +6,9 @@ mask AP) against the instance ground truth the road YOLACT's training validates 
 functions (pipeline.train.instance_data) with the same thresholds (:class:`InstanceRules`).
 
 :func:`evaluate_semantic` and :func:`evaluate_instances` are the reusable parts (training and export tools
-call them); :func:`run` adds the progress bar, the table and the ``--json`` dump, which is a
-:class:`SemanticMetrics` or :class:`InstanceMetrics` so that a model card can embed it under ``metrics``.
+call them); :func:`run` adds the progress bar, the table, the ``--json`` dump, which is a :class:`SemanticMetrics` or
+:class:`InstanceMetrics` so that a model card can embed it under ``metrics``, and the ``--plot`` picture
+(:mod:`pipeline.eval.plots`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -33,6 +35,7 @@ from pipeline.errors import EdgeSegError
 from pipeline.eval.datasets import Dataset, open_dataset
 from pipeline.eval.instances import SIZES, InstanceAccumulator, InstanceScores
 from pipeline.eval.panoptic_run import evaluate_panoptic, panoptic_table
+from pipeline.eval.plots import confusion_image, pr_curves_image, write_png
 from pipeline.eval.semantic import SemanticAccumulator
 from pipeline.foveate import unwarping
 from pipeline.labels import LABEL_SETS, LabelSet, mapping_lut
@@ -80,6 +83,13 @@ def evaluate_semantic(loaded_card: LoadedCard, dataset: Dataset, threads: int = 
     label set, e.g. Cityscapes models on CamVid). Logits are resized bilinearly to the image before the argmax (the more
     accurate choice where model and image sizes differ). ``progress(done, total)`` once the model is
     loaded (done 0) and after each image."""
+    return _semantic_metrics(semantic_confusion(loaded_card, dataset, threads, limit, progress), loaded_card,
+                             dataset, limit)
+
+
+def semantic_confusion(loaded_card: LoadedCard, dataset: Dataset, threads: int = 0, limit: int | None = None,
+                       progress: Callable[[int, int], None] | None = None) -> SemanticAccumulator:
+    """The pass of :func:`evaluate_semantic`: its confusion matrix over the dataset's classes."""
     lut = prediction_lut(loaded_card, dataset.label_set)
     card = loaded_card.card
     session = runtime.load(loaded_card, threads=threads)
@@ -95,9 +105,15 @@ def evaluate_semantic(loaded_card: LoadedCard, dataset: Dataset, threads: int = 
         accumulator.update(sample.labels, semantic.labels if lut is None else lut[semantic.labels])
         if progress:
             progress(done, total)
+    return accumulator
+
+
+def _semantic_metrics(accumulator: SemanticAccumulator, loaded_card: LoadedCard, dataset: Dataset,
+                      limit: int | None) -> SemanticMetrics:
     s = accumulator.scores()
     per_class = {name: ClassMetrics(iou=float(iou), accuracy=None if math.isnan(acc) else float(acc))
                  for name, iou, acc in zip(dataset.label_set.classes, s.iou, s.class_accuracy) if not math.isnan(iou)}
+    card = loaded_card.card
     return SemanticMetrics(
         dataset=dataset.name,
         resolution=f"{card.input.width}x{card.input.height}",
@@ -152,6 +168,15 @@ def evaluate_decoder_variants(loaded_card: LoadedCard, dataset: Dataset, variant
                               rules: InstanceRules = InstanceRules()) -> list[InstanceMetrics]:
     """:func:`evaluate_instances` once per decoder variant (keyword overrides of the card's postprocess,
     e.g. ``{"mask_threshold": 0.4}``), from one pass of the model: what calibrating post-processing needs."""
+    scores = score_decoder_variants(loaded_card, dataset, variants, threads, limit, progress, rules)
+    return [_instance_metrics(s, loaded_card, dataset, limit, variant) for s, variant in zip(scores, variants)]
+
+
+def score_decoder_variants(loaded_card: LoadedCard, dataset: Dataset, variants: Sequence[Mapping[str, Any]],
+                           threads: int = 0, limit: int | None = None,
+                           progress: Callable[[int, int], None] | None = None,
+                           rules: InstanceRules = InstanceRules()) -> list[InstanceScores]:
+    """The pass of :func:`evaluate_decoder_variants`: COCOeval's scores, precision-recall curves included."""
     card = loaded_card.card
     truth = INSTANCE_TRUTH.get(dataset.kind)
     if truth is None:
@@ -176,8 +201,7 @@ def evaluate_decoder_variants(loaded_card: LoadedCard, dataset: Dataset, variant
             accumulator.update(gt, decode(outputs, [(frame.image.shape[1], frame.image.shape[0])])[0])
         if progress:
             progress(done, total)
-    return [_instance_metrics(accumulator.scores(), loaded_card, dataset, limit, variant)
-            for accumulator, variant in zip(accumulators, variants)]
+    return [accumulator.scores() for accumulator in accumulators]
 
 
 def _instance_metrics(s: InstanceScores, loaded_card: LoadedCard, dataset: Dataset, limit: int | None,
@@ -254,6 +278,10 @@ def run(args: argparse.Namespace) -> int:
         raise EdgeSegError(f"--mask-threshold must be between 0 and 1, got {args.mask_threshold}")
     if args.maskness_power is not None and not 0 <= args.maskness_power <= 4:
         raise EdgeSegError(f"--maskness-power must be between 0 and 4, got {args.maskness_power}")
+    if args.plot and args.panoptic:
+        raise EdgeSegError("--plot draws a semantic or an instance model's evaluation, not --panoptic")
+    if args.plot and not cv2.haveImageWriter(args.plot):
+        raise EdgeSegError(f"--plot {args.plot}: not an image file name OpenCV can write (use .png)")
     dataset = open_dataset(args.dataset, args.split)
     loaded_card = None if args.panoptic else find_card(args.model)
     if overrides and (loaded_card is None or loaded_card.card.task != "instance"):
@@ -279,11 +307,13 @@ def run(args: argparse.Namespace) -> int:
             metrics = evaluate_panoptic(args.panoptic, dataset, threads=args.threads, limit=args.limit,
                                         progress=progress)
         elif instance:
-            metrics = evaluate_decoder_variants(loaded_card, dataset, [overrides], threads=args.threads,
-                                                limit=args.limit, progress=progress)[0]
+            scores = score_decoder_variants(loaded_card, dataset, [overrides], threads=args.threads,
+                                            limit=args.limit, progress=progress)[0]
+            metrics = _instance_metrics(scores, loaded_card, dataset, args.limit, overrides)
         else:
-            metrics = evaluate_semantic(loaded_card, dataset, threads=args.threads, limit=args.limit,
-                                        progress=progress)
+            confusion = semantic_confusion(loaded_card, dataset, threads=args.threads, limit=args.limit,
+                                           progress=progress)
+            metrics = _semantic_metrics(confusion, loaded_card, dataset, args.limit)
     finally:
         if bar.live.is_started:
             bar.stop()
@@ -307,4 +337,11 @@ def run(args: argparse.Namespace) -> int:
         except OSError as e:
             raise EdgeSegError(f"{path}: cannot write metrics JSON: {e.strerror}") from None
         console.print(f"metrics written to {path}")
+    if args.plot:
+        title = f"{loaded_card.card.name} on {dataset.name} ({metrics.images} images, input {metrics.resolution})"
+        image = (pr_curves_image(scores, title) if instance
+                 else confusion_image(confusion.matrix, dataset.label_set.classes, f"{title}: mIoU "
+                                      f"{metrics.miou * 100:.2f}"))
+        write_png(image, Path(args.plot))
+        console.print(f"plot written to {args.plot}")
     return 0

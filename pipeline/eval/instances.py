@@ -28,6 +28,7 @@ from pipeline.types import Instances
 
 SIZES = ("small", "medium", "large")
 SIZE_EDGES = (32.0 ** 2, 96.0 ** 2)  # COCOeval's areaRng bounds
+RECALL_POINTS = np.linspace(0.0, 1.0, 101)  # COCOeval's recThrs: where its precision table is read
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,10 @@ class InstanceScores:
     # COCO's object sizes by mask area in image pixels: small < 32^2, medium < 96^2, large; NaN where none
     ap50_by_size: dict[str, float]
     ground_truth_by_size: dict[str, int]
+    # precision at IoU 0.5 at each of RECALL_POINTS (interpolated as COCOeval does, 0 past the highest recall
+    # reached; NaN for a class without ground truth): the curves behind ap50_per_class and ap50_by_size
+    pr50_per_class: dict[str, np.ndarray]
+    pr50_by_size: dict[str, np.ndarray]  # the mean over classes at each recall point
     images: int
     ground_truth: int  # instances
     detections: int
@@ -113,6 +118,7 @@ class InstanceAccumulator:
         # area ranges 1..3 of COCOeval's defaults are small, medium, large (0 is all)
         by_size = {name: _mean_defined(_mean_defined(evaluation.eval["precision"][iou_50, :, :, a, -1], axis=0))
                    for a, name in enumerate(SIZES, start=1)}
+        pr50 = evaluation.eval["precision"][iou_50, :, :, :, -1]  # (recall points, classes, area ranges)
         gt_areas = np.array([a["area"] for a in self._gt])
         counts = np.searchsorted(SIZE_EDGES, gt_areas, side="right") if len(gt_areas) else np.zeros(0, int)
         return InstanceScores(
@@ -121,6 +127,9 @@ class InstanceAccumulator:
             ap50_per_class=dict(zip(self.classes, per_iou_class[iou_50].tolist())),
             ground_truth_per_class={name: sum(a["category_id"] == k for a in self._gt) for name, k in self._category.items()},
             ap50_by_size=by_size, ground_truth_by_size={name: int((counts == k).sum()) for k, name in enumerate(SIZES)},
+            pr50_per_class={name: np.where(pr50[:, k, 0] > -1, pr50[:, k, 0], np.nan)
+                            for k, name in enumerate(self.classes)},
+            pr50_by_size={name: _mean_defined(pr50[:, :, a], axis=1) for a, name in enumerate(SIZES, start=1)},
             images=len(self._images), ground_truth=len(self._gt), detections=len(self._dt))
 
 
