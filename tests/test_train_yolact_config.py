@@ -88,6 +88,13 @@ def test_strong_warp_candidate_is_the_synthetic_mix_through_a_stronger_warp():
         {k: v for k, v in syn["input"].items() if k != "fovea"}
 
 
+def test_long_synthetic_mix_run_is_the_synthetic_mix_run_trained_longer():
+    syn = load_config(CONFIGS / "edgeseg_yolact_road_fovea_syn.yaml")
+    candidate = load_config(CONFIGS / "edgeseg_yolact_road_fovea_syn12.yaml")
+    assert {k for k in syn.keys() | candidate.keys() if syn.get(k) != candidate.get(k)} == {"name", "epochs"}
+    assert (syn["epochs"], candidate["epochs"]) == (5, 12)
+
+
 def test_a_bad_ignore_rest_is_one_line(tmp_path):
     (tmp_path / "x.yaml").write_text(f"base: {CONFIGS / 'edgeseg_yolact_road_fovea_ign.yaml'}\n"
                                      "instances: {camvid_min_area: 50, synth_min_area: 30, synth_min_visible: 0.15, "
