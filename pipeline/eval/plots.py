@@ -62,12 +62,19 @@ def draw_pr_panel(title: str, curves: Sequence[Curve]) -> np.ndarray:
     _text(img, "precision", (4, top - 8), 0.4)
     xs = x0 + RECALL_POINTS * (x1 - x0)
     for k, curve in enumerate(curves):
-        colour = CURVE_COLOURS[k % len(CURVE_COLOURS)]
         defined = ~np.isnan(curve.precision)
         if defined.any():
             ys = y1 - curve.precision[defined] * (y1 - y0)
             points = np.round(np.stack([xs[defined], ys], 1)).astype(np.int32)
-            cv2.polylines(img, [points.reshape(-1, 1, 2)], False, colour, 2, cv2.LINE_AA)
+            cv2.polylines(img, [points.reshape(-1, 1, 2)], False, CURVE_COLOURS[k % len(CURVE_COLOURS)], 2,
+                          cv2.LINE_AA)
+    if curves:  # the legend on a white box over the curves, which rarely reach the low-precision corner
+        widest = max(cv2.getTextSize(c.label, FONT, 0.42, 1)[0][0] for c in curves)
+        corners = (x0 + 4, y1 - 28 - 18 * (len(curves) - 1)), (x0 + 40 + widest, y1 - 4)
+        cv2.rectangle(img, *corners, (255, 255, 255), -1)
+        cv2.rectangle(img, *corners, GRID, 1)
+    for k, curve in enumerate(curves):
+        colour = CURVE_COLOURS[k % len(CURVE_COLOURS)]
         y = y1 - 12 - 18 * (len(curves) - 1 - k)
         cv2.line(img, (x0 + 8, y - 4), (x0 + 26, y - 4), colour, 2)
         _text(img, curve.label, (x0 + 32, y), 0.42)
