@@ -113,25 +113,24 @@ def confusion_image(matrix: np.ndarray, classes: Sequence[str], title: str) -> n
     void channel) is shown only where some pixel went there."""
     k = len(classes)
     columns = list(classes) + (["none"] if matrix[:, k:].sum() else [])
-    rows = matrix[:, :len(columns)].astype(np.float64)
+    totals = matrix.sum(1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
-        share = np.where(matrix.sum(1, keepdims=True) > 0, rows / matrix.sum(1, keepdims=True), np.nan)
+        share = np.where(totals > 0, matrix[:, :len(columns)] / totals, np.nan)
     iou = semantic_scores(matrix).iou
-    label_w, label_h, head = ROW_LABELS, COLUMN_LABELS, HEAD
-    w = label_w + CELL * len(columns) + IOU_COLUMN
-    h = head + label_h + CELL * k + 30
-    img = np.full((h, w, 3), 255, np.uint8)
+    x_iou = ROW_LABELS + CELL * len(columns)
+    h = HEAD + COLUMN_LABELS + CELL * k + 30
+    img = np.full((h, x_iou + IOU_COLUMN, 3), 255, np.uint8)
     _text(img, title, (8, 22), 0.5)
-    y0 = head + label_h
+    y0 = HEAD + COLUMN_LABELS
     for c, name in enumerate(columns):
-        img[head:y0, label_w + c * CELL:label_w + (c + 1) * CELL] = _vertical_text(name, label_h, CELL)
-    _text(img, "IoU %", (label_w + CELL * len(columns) + 8, y0 - 8), 0.42)
+        img[HEAD:y0, ROW_LABELS + c * CELL:ROW_LABELS + (c + 1) * CELL] = _vertical_text(name, COLUMN_LABELS, CELL)
+    _text(img, "IoU %", (x_iou + 8, y0 - 8), 0.42)
     for r, name in enumerate(classes):
         y = y0 + r * CELL
         _text(img, name, (6, y + CELL // 2 + 5), 0.42)
         for c in range(len(columns)):
             value = share[r, c]
-            x = label_w + c * CELL
+            x = ROW_LABELS + c * CELL
             if np.isnan(value):
                 continue
             colour = tuple(int(v) for v in np.round(255 - value * (255 - DARK)))
@@ -142,8 +141,8 @@ def confusion_image(matrix: np.ndarray, classes: Sequence[str], title: str) -> n
                 _text(img, text, (x + (CELL - tw) // 2, y + CELL // 2 + 5), 0.4,
                       (255, 255, 255) if value > 0.5 else INK)
         if not np.isnan(iou[r]):
-            _text(img, f"{iou[r] * 100:.1f}", (label_w + CELL * len(columns) + 10, y + CELL // 2 + 5), 0.42)
-    cv2.rectangle(img, (label_w, y0), (label_w + CELL * len(columns) - 1, y0 + CELL * k - 1), INK, 1)
+            _text(img, f"{iou[r] * 100:.1f}", (x_iou + 10, y + CELL // 2 + 5), 0.42)
+    cv2.rectangle(img, (ROW_LABELS, y0), (x_iou - 1, y0 + CELL * k - 1), INK, 1)
     _text(img, "rows: true class; columns: predicted class (% of the row's pixels)", (8, h - 10), 0.4)
     return img
 
